@@ -1,0 +1,74 @@
+"""unipush: send push notifications to APNs, FCM HTTP v1 and Web Push from one model.
+
+Describe a ``Notification`` once, pick targets (``ApnsDevice``, ``FcmDevice``, ``FcmTopic``,
+``FcmCondition``, ``WebPushSubscription`` or a plugin's), and send them through ``PushClient`` or
+``AsyncPushClient``. ``client.render(notification, target)`` shows exactly what would be sent.
+"""
+
+from __future__ import annotations
+
+from unipush._async import AsyncPushClient
+from unipush._errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidTokenError,
+    PayloadTooLargeError,
+    ProviderError,
+    RateLimitedError,
+    TimeoutError,  # noqa: A004 - the contract names it; it also subclasses the builtin
+    TransportError,
+    UnipushError,
+    ValidationError,
+)
+from unipush._model import Action, Notification, Priority
+from unipush._provider import Provider
+from unipush._results import BatchResult, Outcome, PreparedRequest, SendResult
+from unipush._sync import PushClient
+from unipush._targets import Target
+from unipush._validate import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
+from unipush.apns import APNs, ApnsDevice, ApnsOptions, ApnsReason
+from unipush.fcm import FCM, FcmCondition, FcmDevice, FcmErrorCode, FcmOptions, FcmTopic
+from unipush.webpush import WebPush, WebPushOptions, WebPushStatus, WebPushSubscription
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_TTL_SECONDS",
+    "FCM",
+    "MAX_TTL_SECONDS",
+    "APNs",
+    "Action",
+    "ApnsDevice",
+    "ApnsOptions",
+    "ApnsReason",
+    "AsyncPushClient",
+    "AuthenticationError",
+    "BatchResult",
+    "ConfigurationError",
+    "FcmCondition",
+    "FcmDevice",
+    "FcmErrorCode",
+    "FcmOptions",
+    "FcmTopic",
+    "InvalidTokenError",
+    "Notification",
+    "Outcome",
+    "PayloadTooLargeError",
+    "PreparedRequest",
+    "Priority",
+    "Provider",
+    "ProviderError",
+    "PushClient",
+    "RateLimitedError",
+    "SendResult",
+    "Target",
+    "TimeoutError",
+    "TransportError",
+    "UnipushError",
+    "ValidationError",
+    "WebPush",
+    "WebPushOptions",
+    "WebPushStatus",
+    "WebPushSubscription",
+    "__version__",
+]

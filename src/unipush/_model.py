@@ -1,0 +1,136 @@
+"""The provider-neutral notification model: ``Notification`` and ``Action``.
+
+A ``Notification`` is described once and rendered by each provider's encoder. Every field is checked
+when the object is built, so an invalid notification cannot exist; limits that depend on the provider
+(payload size, collapse-id length) are checked when it is rendered. ``docs/mapping.md`` shows where each
+field lands for APNs, FCM and Web Push.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import MappingProxyType
+from typing import Literal
+
+from unipush import _validate as v
+from unipush._errors import ValidationError
+from unipush._options.apns import ApnsOptions
+from unipush._options.fcm import FcmOptions
+from unipush._options.webpush import WebPushOptions
+
+__all__ = ["Action", "Notification", "Priority"]
+
+Priority = Literal["high", "normal"]
+
+RESERVED_DATA_KEYS = frozenset({"aps", "unipush"})
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A button on the notification: ``Action("track", "Track")``.
+
+    ``id`` is reported back to the app when the button is pressed (APNs: an action identifier of the
+    notification's ``category``, which the app registers; Web Push: the notification action's
+    ``action``). ``deep_link`` is where a click on this button leads on Web Push (APNs and Android decide
+    in app code, so it is carried in the data for them). ``id`` and ``title`` may be positional, as
+    the public contract shows; the model is otherwise keyword-only.
+    """
+
+    id: str
+    title: str
+    icon: str | None = None
+    deep_link: str | None = None
+
+    def __post_init__(self) -> None:
+        v.required_str("action.id", self.id)
+        v.required_str("action.title", self.title)
+        v.optional_url("action.icon", self.icon)
+        v.optional_url("action.deep_link", self.deep_link, schemes=None)
+
+
+def _empty_data() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Notification:
+    """One notification, described once for every provider.
+
+    All fields are optional; a notification must carry something to show (``title``, ``body``) or be a
+    silent push (``content_available=True`` and/or ``data``). ``ttl`` accepts int seconds or a
+    ``timedelta`` and is stored as int seconds. ``data`` is string to string, as FCM requires.
+    Provider-specific settings go in ``apns=``, ``fcm=`` and ``webpush=`` option blocks.
+    """
+
+    title: str | None = None
+    subtitle: str | None = None
+    body: str | None = None
+    image: str | None = None
+    icon: str | None = None
+    deep_link: str | None = None
+    actions: Sequence[Action] = ()
+    category: str | None = None
+    thread_id: str | None = None
+    badge: int | None = None
+    sound: str | None = None
+    collapse_key: str | None = None
+    ttl: int | timedelta | None = None
+    priority: Priority | None = None
+    data: Mapping[str, str] = field(default_factory=_empty_data)
+    content_available: bool = False
+    apns: ApnsOptions | None = None
+    fcm: FcmOptions | None = None
+    webpush: WebPushOptions | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        # Empty strings are refused rather than sent: APNs counts "" as no alert while FCM and browsers
+        # would show an empty line, so the same notification would behave differently per platform.
+        for name in ("title", "subtitle", "body", "sound", "category", "thread_id", "collapse_key"):
+            v.optional_str(name, getattr(self, name))
+        v.optional_url("image", self.image)
+        v.optional_url("icon", self.icon)
+        v.optional_url("deep_link", self.deep_link, schemes=None)
+        v.optional_int("badge", self.badge, minimum=0, maximum=2**31 - 1)
+        set_(self, "ttl", v.ttl_seconds("ttl", self.ttl))
+        v.one_of("priority", self.priority, ("high", "normal"))
+        set_(self, "data", v.str_mapping("data", self.data))
+        for key in self.data:
+            if key in RESERVED_DATA_KEYS or key.startswith("unipush."):
+                # "aps" is the APNs dictionary; "unipush" / "unipush.*" carry unipush's own values
+                # (image, deep link, action links) on every platform (docs/mapping.md).
+                raise ValidationError("data", f"the key {key!r} is reserved (aps, unipush, unipush.*)")
+        if not isinstance(self.content_available, bool):
+            raise ValidationError("content_available", f"must be a bool, got {type(self.content_available).__name__}")
+        set_(self, "actions", _check_actions(self.actions))
+        for name, kind in (("apns", ApnsOptions), ("fcm", FcmOptions), ("webpush", WebPushOptions)):
+            block = getattr(self, name)
+            if block is not None and not isinstance(block, kind):
+                raise ValidationError(name, f"must be a {kind.__name__}, got {type(block).__name__}")
+
+    @property
+    def ttl_seconds(self) -> int | None:
+        """``ttl`` as int seconds (it is normalised at construction), or ``None`` when unset."""
+        ttl = self.ttl
+        assert not isinstance(ttl, timedelta)  # normalised in __post_init__
+        return ttl
+
+    @property
+    def has_alert(self) -> bool:
+        """Whether the notification shows something (a title, subtitle or body)."""
+        return bool(self.title or self.subtitle or self.body)
+
+
+def _check_actions(actions: object) -> tuple[Action, ...]:
+    if isinstance(actions, (str, bytes)) or not isinstance(actions, Sequence):
+        raise ValidationError("actions", f"must be a sequence of Action, got {type(actions).__name__}")
+    seen: set[str] = set()
+    for index, action in enumerate(actions):
+        if not isinstance(action, Action):
+            raise ValidationError(f"actions[{index}]", f"must be an Action, got {type(action).__name__}")
+        if action.id in seen:
+            raise ValidationError(f"actions[{index}].id", f"duplicates id {action.id!r}")
+        seen.add(action.id)
+    return tuple(actions)

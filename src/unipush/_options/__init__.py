@@ -1,0 +1,1 @@
+"""Per-provider option blocks: settings that have no common meaning across providers."""

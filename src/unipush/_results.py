@@ -1,0 +1,183 @@
+"""What a client hands back: ``PreparedRequest`` (before sending), ``SendResult`` and ``BatchResult``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, overload
+
+from unipush._errors import ProviderError, UnipushError
+from unipush._targets import Target
+
+__all__ = ["BatchResult", "Outcome", "PreparedRequest", "SendResult"]
+
+# Header values that carry a credential; shown as "<redacted>" in reprs and logs.
+SECRET_HEADERS = frozenset({"authorization", "crypto-key", "x-goog-api-key"})
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``headers`` with credential values replaced by ``<redacted>``."""
+    return {k: ("<redacted>" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PreparedRequest:
+    """A fully rendered provider request, ready to send (or to inspect with ``client.render``).
+
+    ``headers`` keys are lower-case. ``body`` is the exact bytes on the wire (encrypted for Web Push);
+    ``payload`` is the JSON before encryption. ``credential_pending`` is true when an
+    I/O-bound credential (the FCM OAuth token) is attached only at send time, so ``render`` shows no
+    ``authorization`` header for it. ``repr`` never shows credentials.
+    """
+
+    provider: str
+    target: Target
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    payload: Mapping[str, Any] | None = None
+    credential_pending: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", MappingProxyType({k.lower(): v for k, v in self.headers.items()}))
+
+    def __repr__(self) -> str:
+        # Device tokens and subscription endpoints are shortened: reprs end up in logs.
+        url = self.url.replace(self.target.key, self.target.short()) if self.target.key else self.url
+        return (
+            f"PreparedRequest(provider={self.provider!r}, method={self.method!r}, url={url!r}, "
+            f"headers={redact_headers(self.headers)!r}, body=<{len(self.body)} bytes>)"
+        )
+
+    def with_headers(self, extra: Mapping[str, str]) -> PreparedRequest:
+        """A copy with ``extra`` headers added (used to attach a credential at send time)."""
+        merged = dict(self.headers)
+        merged.update({k.lower(): v for k, v in extra.items()})
+        return PreparedRequest(
+            provider=self.provider,
+            target=self.target,
+            method=self.method,
+            url=self.url,
+            headers=merged,
+            body=self.body,
+            payload=self.payload,
+            credential_pending=False,
+        )
+
+    def to_dict(self, *, reveal_secrets: bool = False) -> dict[str, Any]:
+        """A JSON-friendly view: method, url, headers (redacted unless ``reveal_secrets``), payload, body size."""
+        return {
+            "provider": self.provider,
+            "method": self.method,
+            "url": self.url,
+            "headers": dict(self.headers) if reveal_secrets else redact_headers(self.headers),
+            "payload": _plain(self.payload),
+            "body_bytes": len(self.body),
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """``to_dict()`` as JSON text (credentials redacted)."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    """A provider's decoded answer to one request, as a provider's pure ``parse`` returns it.
+
+    The client turns it into a ``SendResult`` after the retry policy has run. ``retryable`` says the
+    same request may succeed later (429, 5xx, a refreshable credential); ``refresh_credential`` asks the
+    client to re-mint the credential once before resending (APNs ``ExpiredProviderToken``, FCM plain 401).
+    """
+
+    ok: bool
+    status_code: int
+    message_id: str | None = None
+    error: ProviderError | None = None
+    reason: object | None = None
+    token_invalid: bool = False
+    invalidated_at: datetime | None = None
+    retry_after: float | None = None
+    retryable: bool = False
+    refresh_credential: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SendResult:
+    """The final result for one target: exactly one per target, never an exception from a batch.
+
+    ``error`` is a ``ProviderError`` (the provider said no), a ``TransportError`` (no answer after the
+    retries), or, in a batch only, the ``ValidationError`` that kept this one target from being rendered.
+    ``attempts`` counts the requests made (0 when nothing was sent).
+    """
+
+    ok: bool
+    target: Target
+    provider: str
+    status_code: int | None = None
+    message_id: str | None = None
+    error: UnipushError | None = None
+    reason: object | None = None
+    token_invalid: bool = False
+    invalidated_at: datetime | None = None
+    retry_after: float | None = None
+    attempts: int = 1
+
+    def raise_for_error(self) -> SendResult:
+        """Raise ``error`` if the send failed; return ``self`` otherwise (for chaining)."""
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def __repr__(self) -> str:
+        state = "ok" if self.ok else f"failed reason={self.reason!r}"
+        return (
+            f"SendResult({state}, provider={self.provider!r}, target={self.target.short()!r}, "
+            f"status={self.status_code}, attempts={self.attempts})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult(Sequence[SendResult]):
+    """The results of ``send_many``, in input order, with shortcuts to the ones that matter."""
+
+    results: tuple[SendResult, ...] = field(default=())
+
+    @overload
+    def __getitem__(self, index: int) -> SendResult: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[SendResult]: ...
+    def __getitem__(self, index: int | slice) -> SendResult | Sequence[SendResult]:
+        return self.results[index]
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Iterator[SendResult]:
+        return iter(self.results)
+
+    @property
+    def succeeded(self) -> list[SendResult]:
+        """The results that were accepted by their provider."""
+        return [r for r in self.results if r.ok]
+
+    @property
+    def failed(self) -> list[SendResult]:
+        """The results that were not accepted (including dead tokens)."""
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def invalid_tokens(self) -> list[Target]:
+        """The targets whose token or subscription is dead and should be deleted."""
+        return [r.target for r in self.results if r.token_invalid]

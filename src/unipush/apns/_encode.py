@@ -1,0 +1,375 @@
+"""The APNs encoder: a ``Notification`` to the JSON payload and request headers. Pure: no clock, no I/O.
+
+Where each field goes (Apple: "Generating a remote notification", "Sending notification requests to APNs"):
+
+==========================  ====================================================================
+``title`` ``subtitle``      ``aps.alert.title`` / ``aps.alert.subtitle`` / ``aps.alert.body``
+``body``                    (the alert is always the dictionary form)
+``badge`` ``sound``         ``aps.badge`` / ``aps.sound`` (a critical-sound dict with
+                            ``apns.critical_sound``)
+``thread_id`` ``category``  ``aps.thread-id`` / ``aps.category`` (the app registers the category's
+                            actions; ``Action.id`` is the action identifier it reports back)
+``content_available``       ``aps.content-available: 1``
+``image``                   ``unipush.image`` plus ``aps.mutable-content: 1`` on alert pushes
+``deep_link``               ``unipush.deep_link``
+``actions``                 ``unipush.actions``: ``{action id: deep link}`` for actions with a link
+``data``                    top-level custom keys beside ``aps``
+``collapse_key``            ``apns-collapse-id`` header (at most 64 bytes of UTF-8)
+``ttl``                     ``apns-expiration`` = now + ttl (28 days when unset; ``0`` for ttl 0)
+``priority``                ``apns-priority``: high 10, normal 5, unset: no header (Apple's default
+                            is 10) except background pushes, which are always 5
+``icon``                    not used: iOS shows the app icon
+==========================  ====================================================================
+
+**Images need app code.** APNs does not download images. When ``image`` is set the payload carries
+``mutable-content: 1`` and the URL under the custom key ``unipush`` → ``image``; the app's Notification
+Service Extension reads ``request.content.userInfo["unipush"]["image"]``, downloads the file and attaches
+it as a ``UNNotificationAttachment``. Deep links and per-action links are read the same way from
+``userInfo["unipush"]["deep_link"]`` and ``userInfo["unipush"]["actions"][actionIdentifier]``.
+
+**Push type.** ``apns.push_type`` wins; otherwise ``liveactivity`` when ``apns.event`` is set, ``alert``
+when there is anything to show (alert text, localised keys, badge or sound), and ``background`` for a
+silent push (``content_available`` or data only). A background push always carries
+``content-available: 1`` and priority 5, because APNs refuses priority 10 for it (``BadPriority``) and
+iOS does not wake the app for a background push without ``content-available``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from unipush._errors import PayloadTooLargeError, ValidationError
+from unipush._model import Notification
+from unipush._options.apns import ApnsOptions, ApnsPushType
+from unipush._validate import DEFAULT_TTL_SECONDS
+
+__all__ = [
+    "MAX_COLLAPSE_ID_BYTES",
+    "PAYLOAD_LIMIT",
+    "TOPIC_SUFFIXES",
+    "VOIP_PAYLOAD_LIMIT",
+    "check_size",
+    "dumps",
+    "encode",
+    "infer_push_type",
+    "payload_limit",
+    "render",
+    "topic_for",
+]
+
+PAYLOAD_LIMIT = 4096
+"""Maximum payload bytes for every push type except VoIP (larger ones get ``413 PayloadTooLarge``)."""
+
+VOIP_PAYLOAD_LIMIT = 5120
+"""Maximum payload bytes for ``voip`` pushes."""
+
+MAX_COLLAPSE_ID_BYTES = 64
+"""``apns-collapse-id`` may not exceed 64 bytes (longer ones get ``400 BadCollapseId``)."""
+
+TOPIC_SUFFIXES: Mapping[ApnsPushType, str] = {
+    ApnsPushType.ALERT: "",
+    ApnsPushType.BACKGROUND: "",
+    ApnsPushType.LOCATION: ".location-query",
+    ApnsPushType.VOIP: ".voip",
+    ApnsPushType.COMPLICATION: ".complication",
+    ApnsPushType.FILEPROVIDER: ".pushkit.fileprovider",
+    # MDM pushes use the UID from the MDM certificate's subject as the topic: configure it as is.
+    ApnsPushType.MDM: "",
+    ApnsPushType.LIVEACTIVITY: ".push-type.liveactivity",
+    ApnsPushType.PUSHTOTALK: ".voip-ptt",
+    ApnsPushType.WIDGETS: ".push-type.widgets",
+    ApnsPushType.CONTROLS: ".push-type.controls",
+}
+"""What each push type appends to the bundle ID to form ``apns-topic``."""
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_RESERVED_KEYS = ("aps", "unipush")
+_EMPTY_OPTIONS = ApnsOptions()
+
+
+def infer_push_type(notification: Notification) -> ApnsPushType:
+    """The ``apns-push-type`` for ``notification`` (see the module docstring for the rules)."""
+    options = notification.apns or _EMPTY_OPTIONS
+    if options.push_type is not None:
+        return ApnsPushType(options.push_type)
+    if options.event is not None:
+        return ApnsPushType.LIVEACTIVITY
+    if _is_visible(notification, options):
+        return ApnsPushType.ALERT
+    if notification.content_available or notification.data or options.extra:
+        return ApnsPushType.BACKGROUND
+    raise ValidationError(
+        "notification",
+        "has nothing to send to APNs: set a title, body, badge or sound, content_available=True, or data",
+    )
+
+
+def topic_for(topic: str, push_type: ApnsPushType) -> str:
+    """``apns-topic`` for a bundle ID and push type: the bundle ID plus the push type's suffix."""
+    return topic + TOPIC_SUFFIXES[push_type]
+
+
+def payload_limit(push_type: ApnsPushType) -> int:
+    """The payload size limit in bytes for ``push_type``."""
+    return VOIP_PAYLOAD_LIMIT if push_type is ApnsPushType.VOIP else PAYLOAD_LIMIT
+
+
+def dumps(payload: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON: the bytes APNs counts against the size limit."""
+    try:
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("payload", "contains text that is not valid Unicode (a lone surrogate)") from None
+
+
+def check_size(body: bytes, push_type: ApnsPushType) -> None:
+    """Raise ``PayloadTooLargeError`` if ``body`` is over the limit for ``push_type``."""
+    limit = payload_limit(push_type)
+    if len(body) > limit:
+        raise PayloadTooLargeError("payload", len(body), limit, "apns")
+
+
+def encode(
+    notification: Notification, *, topic: str, now: datetime, apns_id: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Render ``notification`` for APNs; returns ``(payload, headers)``.
+
+    Args:
+        notification: what to send.
+        topic: the app's bundle ID; the push type's suffix is appended.
+        now: the send time (aware), the base of ``apns-expiration`` and the default Live Activity
+            ``timestamp``.
+        apns_id: the request's canonical lower-case UUID, kept across retries.
+
+    Raises:
+        ValidationError: the notification breaks an APNs rule (field named).
+        PayloadTooLargeError: the payload is over 4096 bytes (5120 for VoIP).
+    """
+    payload, headers, _ = render(notification, topic=topic, now=now, apns_id=apns_id)
+    return payload, headers
+
+
+def render(
+    notification: Notification, *, topic: str, now: datetime, apns_id: str
+) -> tuple[dict[str, Any], dict[str, str], bytes]:
+    """Like ``encode`` but also returns the JSON body bytes, so it is serialised once."""
+    if now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    _check_apns_id(apns_id)
+    options = notification.apns or _EMPTY_OPTIONS
+    push_type = infer_push_type(notification)
+    payload = _payload(notification, options, push_type, now)
+    body = dumps(payload)
+    check_size(body, push_type)
+    return payload, _headers(notification, options, push_type, topic, now, apns_id), body
+
+
+def _check_apns_id(apns_id: object) -> None:
+    # APNs wants the canonical lower-case form; anything else is answered with BadMessageId.
+    if not isinstance(apns_id, str) or not _UUID.match(apns_id):
+        raise ValidationError("apns_id", f"must be a lower-case canonical UUID (8-4-4-4-12 hex), got {apns_id!r}")
+
+
+def _is_visible(notification: Notification, options: ApnsOptions) -> bool:
+    return (
+        notification.has_alert
+        or notification.badge is not None
+        or notification.sound is not None
+        or options.title_loc_key is not None
+        or options.subtitle_loc_key is not None
+        or options.loc_key is not None
+        or options.critical_sound is not None
+    )
+
+
+def _headers(
+    notification: Notification,
+    options: ApnsOptions,
+    push_type: ApnsPushType,
+    topic: str,
+    now: datetime,
+    apns_id: str,
+) -> dict[str, str]:
+    ttl = notification.ttl_seconds
+    if ttl is None:
+        ttl = DEFAULT_TTL_SECONDS
+    headers = {
+        "apns-push-type": push_type.value,
+        "apns-topic": topic_for(topic, push_type),
+        "apns-id": apns_id,
+        # A nonzero expiration makes APNs store and retry until then; "0" means deliver once or drop.
+        "apns-expiration": "0" if ttl == 0 else str(int(now.timestamp()) + ttl),
+    }
+    priority = _priority(notification, options, push_type)
+    if priority is not None:
+        headers["apns-priority"] = str(priority)
+    if notification.collapse_key is not None:
+        size = len(notification.collapse_key.encode("utf-8"))
+        if size > MAX_COLLAPSE_ID_BYTES:
+            raise ValidationError(
+                "collapse_key",
+                f"must be at most {MAX_COLLAPSE_ID_BYTES} bytes of UTF-8 for APNs (apns-collapse-id), got {size}",
+            )
+        headers["apns-collapse-id"] = notification.collapse_key
+    headers["content-type"] = "application/json"
+    return headers
+
+
+def _priority(notification: Notification, options: ApnsOptions, push_type: ApnsPushType) -> int | None:
+    background = push_type is ApnsPushType.BACKGROUND
+    if options.priority is not None:
+        if background and options.priority != 5:
+            # Apple, "Sending notification requests to APNs": background notifications must use 5.
+            raise ValidationError(
+                "apns.priority", f"must be 5 for a background push (APNs answers BadPriority), got {options.priority}"
+            )
+        return options.priority
+    if background:
+        # Apple: background pushes must use priority 5, even when the notification asks for "high".
+        return 5
+    if notification.priority == "high":
+        return 10
+    if notification.priority == "normal":
+        return 5
+    return None  # no header: APNs applies its default (10)
+
+
+def _payload(
+    notification: Notification, options: ApnsOptions, push_type: ApnsPushType, now: datetime
+) -> dict[str, Any]:
+    aps = _aps(notification, options, push_type, now)
+    payload: dict[str, Any] = {"aps": aps}
+    for key, value in notification.data.items():
+        if key in _RESERVED_KEYS or key.startswith("unipush."):
+            raise ValidationError("data", f"cannot use the reserved key {key!r}")
+        payload[key] = value
+    for key, value in (options.extra or {}).items():
+        if key in notification.data:
+            raise ValidationError("apns.extra", f"key {key!r} is also in data")
+        payload[key] = _plain(value)
+    ours = unipush_key(notification)
+    if ours:
+        payload["unipush"] = ours
+    return payload
+
+
+def unipush_key(notification: Notification) -> dict[str, Any]:
+    """The value of the ``"unipush"`` custom key an iOS app reads (image, deep link, action links).
+
+    The FCM encoder puts the same object in ``apns.payload``, so an app reads one place whether the
+    push came from APNs directly or through FCM.
+    """
+    ours: dict[str, Any] = {}
+    if notification.image is not None:
+        ours["image"] = notification.image
+    if notification.deep_link is not None:
+        ours["deep_link"] = notification.deep_link
+    links = {action.id: action.deep_link for action in notification.actions if action.deep_link is not None}
+    if links:
+        ours["actions"] = links
+    return ours
+
+
+def _aps(notification: Notification, options: ApnsOptions, push_type: ApnsPushType, now: datetime) -> dict[str, Any]:
+    aps: dict[str, Any] = {}
+    alert = _alert(notification, options)
+    sound = _sound(notification, options)
+    if push_type is ApnsPushType.BACKGROUND and (alert or notification.badge is not None or sound is not None):
+        # Apple: a background notification carries no alert, sound or badge, only content-available.
+        raise ValidationError("apns.push_type", "'background' pushes cannot carry an alert, badge or sound")
+    if alert:
+        aps["alert"] = alert
+    if notification.badge is not None:
+        aps["badge"] = notification.badge
+    if sound is not None:
+        aps["sound"] = sound
+    if notification.thread_id is not None:
+        aps["thread-id"] = notification.thread_id
+    if notification.category is not None:
+        aps["category"] = notification.category
+    if notification.content_available or push_type is ApnsPushType.BACKGROUND:
+        aps["content-available"] = 1
+    # The Notification Service Extension runs only for alert pushes with mutable-content: 1.
+    if options.mutable_content or (notification.image is not None and push_type is ApnsPushType.ALERT):
+        aps["mutable-content"] = 1
+    if options.target_content_id is not None:
+        aps["target-content-id"] = options.target_content_id
+    if options.interruption_level is not None:
+        aps["interruption-level"] = options.interruption_level
+    if options.relevance_score is not None:
+        aps["relevance-score"] = options.relevance_score
+    if options.filter_criteria is not None:
+        aps["filter-criteria"] = options.filter_criteria
+    if options.event is not None:
+        _live_activity(aps, options, now)
+    if push_type in (ApnsPushType.WIDGETS, ApnsPushType.CONTROLS):
+        # WidgetKit / control reload pushes are {"aps": {"content-changed": true}}.
+        aps["content-changed"] = True
+    return aps
+
+
+def _alert(notification: Notification, options: ApnsOptions) -> dict[str, Any]:
+    alert: dict[str, Any] = {}
+    for key, value in (
+        ("title", notification.title),
+        ("subtitle", notification.subtitle),
+        ("body", notification.body),
+        ("launch-image", options.launch_image),
+        ("title-loc-key", options.title_loc_key),
+        ("title-loc-args", list(options.title_loc_args) or None),
+        ("subtitle-loc-key", options.subtitle_loc_key),
+        ("subtitle-loc-args", list(options.subtitle_loc_args) or None),
+        ("loc-key", options.loc_key),
+        ("loc-args", list(options.loc_args) or None),
+    ):
+        if value is not None:
+            alert[key] = value
+    return alert
+
+
+def _sound(notification: Notification, options: ApnsOptions) -> str | dict[str, Any] | None:
+    critical = options.critical_sound
+    if critical is None:
+        return notification.sound
+    sound: dict[str, Any] = {"critical": 1, "name": notification.sound or "default"}
+    if critical is not True:
+        sound["volume"] = critical
+    return sound
+
+
+def _live_activity(aps: dict[str, Any], options: ApnsOptions, now: datetime) -> None:
+    # ActivityKit drops a push whose timestamp is older than the last applied one, so always send one.
+    aps["timestamp"] = _seconds(options.timestamp) if options.timestamp is not None else int(now.timestamp())
+    aps["event"] = options.event
+    if options.content_state is not None:
+        aps["content-state"] = _plain(options.content_state)
+    if options.stale_date is not None:
+        aps["stale-date"] = _seconds(options.stale_date)
+    if options.dismissal_date is not None:
+        aps["dismissal-date"] = _seconds(options.dismissal_date)
+    if options.attributes_type is not None:
+        aps["attributes-type"] = options.attributes_type
+    if options.attributes is not None:
+        aps["attributes"] = _plain(options.attributes)
+    if options.input_push_token:
+        aps["input-push-token"] = 1
+    if options.input_push_channel is not None:
+        aps["input-push-channel"] = options.input_push_channel
+
+
+def _seconds(value: datetime | int) -> int:
+    # ApnsOptions normalises dates to int seconds; accept a datetime anyway for robustness.
+    return int(value.timestamp()) if isinstance(value, datetime) else value
+
+
+def _plain(value: Any) -> Any:
+    """Copy JSON-like data into plain dicts and lists (the json module cannot write MappingProxyType)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

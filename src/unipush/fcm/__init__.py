@@ -1,0 +1,17 @@
+"""Firebase Cloud Messaging (HTTP v1): the ``FCM`` provider and its targets.
+
+::
+
+    from unipush.fcm import FCM, FcmDevice, FcmTopic, FcmCondition, FcmOptions
+
+    fcm = FCM(service_account="service-account.json")
+    client = PushClient(fcm=fcm)
+    client.send(Notification(title="Hi", fcm=FcmOptions(channel_id="news")), FcmDevice(token))
+"""
+
+from unipush._options.fcm import FcmOptions
+from unipush.fcm._config import FCM
+from unipush.fcm._decode import FcmErrorCode
+from unipush.fcm._target import FcmCondition, FcmDevice, FcmTopic
+
+__all__ = ["FCM", "FcmCondition", "FcmDevice", "FcmErrorCode", "FcmOptions", "FcmTopic"]

@@ -1,0 +1,370 @@
+"""Render a ``Notification`` as an FCM HTTP v1 ``messages:send`` request body.
+
+``encode`` is pure: the clock comes in as ``now`` and nothing is read or written. It returns
+``{"message": {...}}``, plus ``"validate_only": true`` for a dry run. Field names are snake_case, as the
+FCM reference shows them (the proto3 JSON mapping accepts them as well as lowerCamelCase).
+
+Where each field lands
+    * Recipient: ``token`` / ``topic`` / ``condition``, from the target.
+    * ``message.notification`` {title, body, image}: FCM shows it on Android and web and copies it to
+      the APNs alert.
+    * ``message.data``: the user's ``data`` plus unipush's own values under ``unipush.`` keys:
+      ``unipush.deep_link``, ``unipush.image`` and ``unipush.actions`` (compact JSON: a list of
+      ``{"id", "title", "icon"?, "deep_link"?}``). An app reads them the same way on every platform.
+    * ``message.android``: ``collapse_key``, ``priority`` (HIGH/NORMAL), ``ttl`` ("Ns"), and a
+      ``notification`` block with sound, the tag (``fcm.tag``, else the collapse key) and the
+      ``FcmOptions`` fields.
+    * ``message.apns``: ``headers`` (``apns-priority``, ``apns-expiration``, ``apns-collapse-id``,
+      ``apns-push-type``), ``payload.aps`` (subtitle, badge, sound, category, thread-id,
+      mutable-content, content-available) and ``fcm_options.image``.
+    * ``message.webpush``: ``headers`` (``TTL``, ``Urgency``, ``Topic``), ``notification`` (icon, tag,
+      actions) and ``fcm_options.link`` (the deep link, when it is https).
+
+Data-only messages
+    A notification without anything to show (no title, subtitle, body or localisation key) is sent
+    as a *data message*: no ``notification`` block and no Android/Web notification. FCM requires
+    ``apns-priority: 5`` for data-only messages to iOS (``Message.data`` in the v1 reference), and Apple
+    requires 5 for background pushes, so the APNs headers always carry 5 for these, whatever
+    ``priority`` says. With ``content_available`` the APNs payload gets ``content-available: 1`` and
+    ``apns-push-type: background``, which is a silent push that wakes the iOS app.
+
+Size rule
+    FCM rejects a message that is too big with INVALID_ARGUMENT. Its ErrorCode reference gives the
+    limit as "4096 bytes for most messages, or 2048 bytes in the case of messages to topics", counting
+    "both the keys and the values" of the payload. unipush measures exactly that payload: the UTF-8
+    bytes of every key and value in ``message.data`` plus every key and value of
+    ``message.notification`` (title, body, image). The measure is taken on the final message, after the
+    raw overrides are merged. A condition is delivered through topics, so condition messages get the
+    2048-byte topic limit. The ``android``, ``apns`` and ``webpush`` blocks are not counted. FCM does not
+    document them as part of the measure, but APNs still applies its own 4 KB limit to the payload FCM
+    forwards to iOS.
+
+Data keys
+    FCM reserves ``from``, ``message_type`` and every key starting with ``google.`` or ``gcm.``. unipush
+    also refuses ``collapse_key``: FCM accepts it but overwrites the value with its own (ErrorCode
+    reference, "Invalid data key"), which would lose the user's value without telling them. Use
+    ``Notification.collapse_key`` instead. As for every provider, ``aps``, ``unipush`` and ``unipush.*``
+    are reserved for unipush.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from unipush._errors import PayloadTooLargeError, ValidationError
+from unipush._model import Notification
+from unipush._options.fcm import FcmOptions
+from unipush._validate import DEFAULT_TTL_SECONDS
+from unipush.apns._encode import unipush_key
+from unipush.fcm._target import FcmCondition, FcmDevice, FcmTarget, FcmTopic
+from unipush.webpush._encode import derive_topic
+
+__all__ = ["MAX_PAYLOAD_BYTES", "MAX_TOPIC_PAYLOAD_BYTES", "encode", "payload_size"]
+
+MAX_PAYLOAD_BYTES = 4096
+"""FCM's payload limit for a message to a token (ErrorCode reference, INVALID_ARGUMENT)."""
+
+MAX_TOPIC_PAYLOAD_BYTES = 2048
+"""FCM's payload limit for a message to a topic. unipush applies it to conditions too."""
+
+MAX_APNS_COLLAPSE_ID_BYTES = 64
+"""Apple: ``apns-collapse-id`` must not exceed 64 bytes."""
+
+_RESERVED_DATA_KEYS = frozenset({"from", "message_type", "collapse_key", "aps", "unipush"})
+_RESERVED_DATA_PREFIXES = ("google.", "gcm.", "unipush.")
+
+# RFC 8030 section 5.4: a Topic is at most 32 characters of the URL- and filename-safe base64 alphabet.
+# Apple's push service also refuses topics whose length is 1 modulo 4 (not valid base64url), so such
+# keys are hashed as well.
+_WEBPUSH_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+_NOTIFICATION_PRIORITY = {
+    "min": "PRIORITY_MIN",
+    "low": "PRIORITY_LOW",
+    "default": "PRIORITY_DEFAULT",
+    "high": "PRIORITY_HIGH",
+    "max": "PRIORITY_MAX",
+}
+_VISIBILITY = {"private": "PRIVATE", "public": "PUBLIC", "secret": "SECRET"}
+
+
+def encode(notification: Notification, target: FcmTarget, *, now: datetime) -> dict[str, Any]:
+    """Build the JSON body of ``POST /v1/projects/{project}/messages:send`` for one target.
+
+    Args:
+        notification: what to send.
+        target: the recipient: a token, a topic or a condition.
+        now: the current time (aware). Used only to turn the TTL into the absolute ``apns-expiration``.
+
+    Returns:
+        ``{"message": {...}}``, with ``"validate_only": True`` when ``fcm.validate_only`` is set.
+
+    Raises:
+        ValidationError: a reserved data key, a collapse key too long for APNs, or a naive ``now``.
+        PayloadTooLargeError: the payload is over FCM's limit (see the module docstring for the rule).
+    """
+    if now.utcoffset() is None:
+        raise ValidationError("now", "must be a timezone-aware datetime")
+    opts = notification.fcm or FcmOptions()
+    _check_data_keys(notification.data)
+    visible = notification.has_alert or bool(opts.title_loc_key or opts.body_loc_key)
+    ttl = notification.ttl_seconds if notification.ttl_seconds is not None else DEFAULT_TTL_SECONDS
+
+    message: dict[str, Any] = _recipient(target)
+    if visible:
+        shown = _drop_none(title=notification.title, body=notification.body, image=notification.image)
+        if shown:
+            message["notification"] = shown
+    data = _data(notification)
+    if data:
+        message["data"] = data
+    if opts.analytics_label is not None:
+        message["fcm_options"] = {"analytics_label": opts.analytics_label}
+    # Each platform block always carries at least the TTL, so all three are always present.
+    message["android"] = _android(notification, opts, visible, ttl)
+    message["apns"] = _apns(notification, visible, ttl, now)
+    message["webpush"] = _webpush(notification, visible, ttl)
+
+    for block in ("android", "apns", "webpush"):
+        raw = getattr(opts, block)
+        if raw:
+            message[block] = _merge(message.get(block, {}), raw)
+    if opts.message:
+        message = _merge(message, opts.message)
+
+    _check_size(message, target)
+    body: dict[str, Any] = {"message": message}
+    if opts.validate_only:
+        body["validate_only"] = True
+    return body
+
+
+def payload_size(message: Mapping[str, Any]) -> int:
+    """The bytes FCM counts against its limit: keys and values of ``data`` and ``notification``."""
+    size = 0
+    for block in ("data", "notification"):
+        section = message.get(block)
+        if isinstance(section, Mapping):
+            for key, value in section.items():
+                size += len(str(key).encode()) + len(_text(value).encode())
+    return size
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _recipient(target: FcmTarget) -> dict[str, Any]:
+    if isinstance(target, FcmDevice):
+        return {"token": target.token}
+    if isinstance(target, FcmTopic):
+        return {"topic": target.name}
+    if isinstance(target, FcmCondition):
+        return {"condition": target.expr}
+    raise ValidationError("target", f"FCM cannot send to {type(target).__name__}")
+
+
+def _check_data_keys(data: Mapping[str, str]) -> None:
+    for key in data:
+        if key in _RESERVED_DATA_KEYS or key.startswith(_RESERVED_DATA_PREFIXES):
+            if key == "collapse_key":
+                why = "FCM overwrites it with its own value; use Notification.collapse_key"
+            elif key == "aps" or key == "unipush" or key.startswith("unipush."):
+                why = "it is reserved for unipush"
+            else:
+                why = "FCM reserves it (from, message_type, google.*, gcm.*)"
+            raise ValidationError("data", f"key {key!r} is not allowed: {why}")
+
+
+def _data(notification: Notification) -> dict[str, str]:
+    data = dict(notification.data)
+    if notification.deep_link is not None:
+        data["unipush.deep_link"] = notification.deep_link
+    if notification.image is not None:
+        data["unipush.image"] = notification.image
+    if notification.actions:
+        actions = [_drop_none(id=a.id, title=a.title, icon=a.icon, deep_link=a.deep_link) for a in notification.actions]
+        data["unipush.actions"] = json.dumps(actions, separators=(",", ":"), ensure_ascii=False)
+    return data
+
+
+def _android(notification: Notification, opts: FcmOptions, visible: bool, ttl: int) -> dict[str, Any]:
+    android: dict[str, Any] = {}
+    if notification.collapse_key is not None:
+        android["collapse_key"] = notification.collapse_key
+    if notification.priority is not None:
+        android["priority"] = "HIGH" if notification.priority == "high" else "NORMAL"
+    # AndroidConfig.ttl is a google.protobuf.Duration, written in JSON as seconds with an "s" suffix.
+    android["ttl"] = f"{ttl}s"
+    if opts.restricted_package_name is not None:
+        android["restricted_package_name"] = opts.restricted_package_name
+    if opts.direct_boot_ok is not None:
+        android["direct_boot_ok"] = opts.direct_boot_ok
+    if visible:
+        shown = _android_notification(notification, opts)
+        if shown:
+            android["notification"] = shown
+    return android
+
+
+def _android_notification(notification: Notification, opts: FcmOptions) -> dict[str, Any]:
+    shown = _drop_none(
+        channel_id=opts.channel_id,
+        icon=opts.icon,
+        color=opts.color,
+        # AndroidNotification.tag: a newer notification with the same tag replaces the shown one,
+        # which is what collapse_key promises.
+        tag=opts.tag if opts.tag is not None else notification.collapse_key,
+        click_action=opts.click_action,
+        sound=notification.sound or None,
+        default_sound=opts.default_sound,
+        notification_priority=_NOTIFICATION_PRIORITY.get(opts.notification_priority or ""),
+        visibility=_VISIBILITY.get(opts.visibility or ""),
+        notification_count=opts.notification_count,
+        sticky=opts.sticky,
+        local_only=opts.local_only,
+        ticker=opts.ticker,
+        event_time=_timestamp(opts.event_time) if opts.event_time is not None else None,
+        title_loc_key=opts.title_loc_key,
+        body_loc_key=opts.body_loc_key,
+    )
+    if opts.vibrate_timings is not None:
+        shown["vibrate_timings"] = [_duration(t) for t in opts.vibrate_timings]
+    if opts.title_loc_args:
+        shown["title_loc_args"] = list(opts.title_loc_args)
+    if opts.body_loc_args:
+        shown["body_loc_args"] = list(opts.body_loc_args)
+    return shown
+
+
+def _apns(notification: Notification, visible: bool, ttl: int, now: datetime) -> dict[str, Any]:
+    headers: dict[str, str] = {}
+    if not visible:
+        # FCM: data-only messages to iOS must use apns-priority 5; Apple: background pushes must be 5.
+        headers["apns-priority"] = "5"
+    elif notification.priority is not None:
+        headers["apns-priority"] = "10" if notification.priority == "high" else "5"
+    # apns-expiration is absolute (UNIX seconds); "0" asks APNs to try once and not store the push.
+    headers["apns-expiration"] = "0" if ttl == 0 else str(int(now.timestamp()) + ttl)
+    if notification.collapse_key is not None:
+        if len(notification.collapse_key.encode()) > MAX_APNS_COLLAPSE_ID_BYTES:
+            raise ValidationError(
+                "collapse_key",
+                f"must be at most {MAX_APNS_COLLAPSE_ID_BYTES} bytes for apns-collapse-id (FCM relays it to APNs), "
+                f"got {len(notification.collapse_key.encode())}",
+            )
+        headers["apns-collapse-id"] = notification.collapse_key
+    if visible or notification.badge is not None or notification.sound:
+        headers["apns-push-type"] = "alert"
+    else:
+        headers["apns-push-type"] = "background"
+
+    aps: dict[str, Any] = {}
+    if visible and notification.subtitle is not None:
+        # FCM maps title and body into the alert for us but has no subtitle field. Once we send an
+        # alert dictionary, we send it whole, so what iOS shows does not depend on how FCM merges
+        # the two.
+        aps["alert"] = _drop_none(title=notification.title, subtitle=notification.subtitle, body=notification.body)
+    if notification.badge is not None:
+        aps["badge"] = notification.badge
+    if notification.sound:
+        aps["sound"] = notification.sound
+    if notification.category is not None:
+        aps["category"] = notification.category
+    if notification.thread_id is not None:
+        aps["thread-id"] = notification.thread_id
+    if notification.content_available or not visible:
+        # A data-only message reaches an iOS app in the background only as a background push:
+        # Apple requires content-available: 1 for it (apns-push-type background, priority 5).
+        aps["content-available"] = 1
+    apns: dict[str, Any] = {"headers": headers}
+    if visible and notification.image is not None:
+        # iOS shows an image only through a Notification Service Extension, which runs only for
+        # mutable-content pushes; FCM's iOS SDK extension helper reads apns.fcm_options.image.
+        aps["mutable-content"] = 1
+        apns["fcm_options"] = {"image": notification.image}
+    payload: dict[str, Any] = {"aps": aps} if aps else {}
+    ours = unipush_key(notification)
+    if ours:
+        # The same "unipush" object as a direct APNs push, so the iOS app has one place to read.
+        payload["unipush"] = ours
+    if payload:
+        apns["payload"] = payload
+    return apns
+
+
+def _webpush(notification: Notification, visible: bool, ttl: int) -> dict[str, Any]:
+    # RFC 8030 section 5: TTL is required by push services, so it is always sent.
+    headers: dict[str, str] = {"TTL": str(ttl)}
+    if notification.priority is not None:
+        headers["Urgency"] = notification.priority
+    if notification.collapse_key is not None:
+        headers["Topic"] = derive_topic(notification.collapse_key)
+    webpush: dict[str, Any] = {"headers": headers}
+    if visible:
+        shown = _drop_none(icon=notification.icon, tag=notification.collapse_key)
+        if notification.actions:
+            shown["actions"] = [_drop_none(action=a.id, title=a.title, icon=a.icon) for a in notification.actions]
+        if shown:
+            webpush["notification"] = shown
+        # WebpushFcmOptions.link: "For all URL values, HTTPS is required."
+        if notification.deep_link is not None and notification.deep_link.lower().startswith("https://"):
+            webpush["fcm_options"] = {"link": notification.deep_link}
+    return webpush
+
+
+def _check_size(message: Mapping[str, Any], target: FcmTarget) -> None:
+    limit = MAX_PAYLOAD_BYTES if isinstance(target, FcmDevice) else MAX_TOPIC_PAYLOAD_BYTES
+    size = payload_size(message)
+    if size > limit:
+        raise PayloadTooLargeError("payload", size, limit, "fcm")
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` into a copy of ``base``: mappings merge, ``None`` deletes, anything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = _plain(value)
+    return merged
+
+
+def _plain(value: Any) -> Any:
+    # Raw overrides are stored read-only (MappingProxyType); the message is plain JSON data.
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _drop_none(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _timestamp(moment: datetime) -> str:
+    """An RFC 3339 UTC timestamp as protobuf writes one: "Z", and 0, 3 or 6 fractional digits."""
+    utc = moment.astimezone(timezone.utc)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond % 1000:
+        text += f".{utc.microsecond:06d}"
+    elif utc.microsecond:
+        text += f".{utc.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+def _duration(value: float | timedelta) -> str:
+    """A protobuf Duration in JSON form: seconds with up to 9 decimals and an ``s`` suffix."""
+    if isinstance(value, timedelta):
+        micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+        seconds, fraction = divmod(micros, 1_000_000)
+        return f"{seconds}.{fraction:06d}".rstrip("0").rstrip(".") + "s"
+    return f"{value:.9f}".rstrip("0").rstrip(".") + "s"

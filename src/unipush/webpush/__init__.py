@@ -1,0 +1,30 @@
+"""Web Push: RFC 8030 delivery, RFC 8291 encryption and RFC 8292 VAPID, with Declarative Web Push JSON.
+
+``WebPush`` is the provider configuration, ``WebPushSubscription`` the target (build it with
+``WebPushSubscription.from_dict(subscription.toJSON())``), ``WebPushOptions`` the per-notification
+settings and ``WebPushStatus`` the reason on a result. ``generate_vapid_keys`` makes a key pair, and
+``decrypt`` opens a message as a browser would (for tests and the local sandbox).
+"""
+
+from __future__ import annotations
+
+from unipush._options.webpush import WebPushOptions
+from unipush.webpush._config import WebPush
+from unipush.webpush._crypto import DecryptionError, decrypt, encrypt
+from unipush.webpush._decode import WebPushStatus
+from unipush.webpush._target import WebPushSubscription
+from unipush.webpush._vapid import VapidKeyPair, VapidSigner, generate_vapid_keys, load_vapid_private_key
+
+__all__ = [
+    "DecryptionError",
+    "VapidKeyPair",
+    "VapidSigner",
+    "WebPush",
+    "WebPushOptions",
+    "WebPushStatus",
+    "WebPushSubscription",
+    "decrypt",
+    "encrypt",
+    "generate_vapid_keys",
+    "load_vapid_private_key",
+]

@@ -1,0 +1,165 @@
+"""``WebPush``: the Web Push provider configuration, which is also the provider itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from unipush._errors import ConfigurationError, PayloadTooLargeError, ValidationError
+from unipush._model import Notification
+from unipush._results import Outcome, PreparedRequest
+from unipush._targets import Target
+from unipush._validate import optional_url
+from unipush.webpush._crypto import MAX_BODY_SIZE, MAX_PLAINTEXT_SIZE, encrypt
+from unipush.webpush._decode import parse_response
+from unipush.webpush._encode import encode_headers, encode_payload
+from unipush.webpush._target import WebPushSubscription
+from unipush.webpush._vapid import DEFAULT_VAPID_EXPIRATION, VapidKeySource, VapidSigner
+
+__all__ = ["WebPush"]
+
+
+def _check_base_url(base_url: object) -> str | None:
+    if base_url is None:
+        return None
+    if not isinstance(base_url, str):
+        raise ConfigurationError(f"WebPush base_url must be a URL string, got {type(base_url).__name__}")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"WebPush base_url must be an http(s) URL with a host and no query or fragment, got {base_url!r}"
+        )
+    return base_url.rstrip("/")
+
+
+def _check_default_navigate(url: object) -> str | None:
+    try:
+        return optional_url("default_navigate", url)
+    except ValidationError as exc:
+        raise ConfigurationError(f"WebPush default_navigate {exc.message}") from None
+
+
+class WebPush:
+    """Web Push (RFC 8030) with VAPID (RFC 8292) and aes128gcm encryption (RFC 8291): the provider.
+
+    Args:
+        vapid_private_key: the application server's P-256 key, in any form ``load_vapid_private_key``
+            accepts (a PEM file path, PEM text, DER bytes, base64url raw key, or a key object).
+        subject: the VAPID contact, ``mailto:ops@example.com`` or ``https://example.com/contact``.
+        base_url: send every request to this origin (and path prefix) instead of the endpoint's own,
+            keeping the endpoint's path and query: ``base_url + path[?query]``. For an egress proxy,
+            the sandbox or a test server. The VAPID ``aud`` is still the endpoint's origin, so a proxy
+            that forwards to the real service keeps working.
+        vapid_expiration: lifetime of each VAPID JWT, 1 minute to 24 hours (default 12 hours); a token
+            is re-signed once half of it has passed.
+        default_navigate: the URL a click opens when a notification has no ``deep_link``. A declarative
+            Web Push message must have one, so without either ``prepare`` raises ``ValidationError``.
+
+    Raises:
+        ConfigurationError: the key, subject, expiration, ``base_url`` or ``default_navigate`` is unusable.
+    """
+
+    __slots__ = ("_base_url", "_default_navigate", "_signer")
+
+    def __init__(
+        self,
+        *,
+        vapid_private_key: VapidKeySource,
+        subject: str,
+        base_url: str | None = None,
+        vapid_expiration: timedelta = DEFAULT_VAPID_EXPIRATION,
+        default_navigate: str | None = None,
+    ) -> None:
+        self._signer = VapidSigner(vapid_private_key, subject, expiration=vapid_expiration)
+        self._base_url = _check_base_url(base_url)
+        self._default_navigate = _check_default_navigate(default_navigate)
+
+    @property
+    def name(self) -> str:
+        """``"webpush"``."""
+        return "webpush"
+
+    @property
+    def target_types(self) -> tuple[type[Target], ...]:
+        """``(WebPushSubscription,)``."""
+        return (WebPushSubscription,)
+
+    @property
+    def application_server_key(self) -> str:
+        """The VAPID public key (base64url) to pass to ``pushManager.subscribe({applicationServerKey})``."""
+        return self._signer.application_server_key
+
+    @property
+    def signer(self) -> VapidSigner:
+        """The VAPID signer and its per-audience token cache."""
+        return self._signer
+
+    @property
+    def base_url(self) -> str | None:
+        """The origin requests are redirected to, if any."""
+        return self._base_url
+
+    @property
+    def default_navigate(self) -> str | None:
+        """The click URL used when a notification has no ``deep_link``."""
+        return self._default_navigate
+
+    def url_for(self, subscription: WebPushSubscription) -> str:
+        """Where the request for ``subscription`` is sent: its endpoint, or ``base_url`` + its path."""
+        if self._base_url is None:
+            return subscription.endpoint
+        parts = urlsplit(subscription.endpoint)
+        return f"{self._base_url}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
+
+    def prepare(
+        self,
+        notification: Notification,
+        target: Target,
+        *,
+        now: datetime,
+        salt: bytes | None = None,
+        sender_key: ec.EllipticCurvePrivateKey | None = None,
+    ) -> PreparedRequest:
+        """Render the encrypted, VAPID-signed request for one subscription.
+
+        ``salt`` and ``sender_key`` fix the otherwise random encryption inputs, for reproducible tests
+        only. ``payload`` on the result is the JSON before encryption (``None`` for a raw payload).
+
+        Raises:
+            ValidationError: the notification cannot be sent as Web Push (see ``declarative_payload``)
+                or the target is not a ``WebPushSubscription``.
+            PayloadTooLargeError: the plaintext is over 3993 bytes.
+        """
+        if not isinstance(target, WebPushSubscription):
+            raise ValidationError("target", f"WebPush serves WebPushSubscription, got {type(target).__name__}")
+        payload, plaintext = encode_payload(notification, default_navigate=self._default_navigate)
+        if len(plaintext) > MAX_PLAINTEXT_SIZE:
+            field = "payload" if payload is not None else "webpush.raw_payload"
+            raise PayloadTooLargeError(field, len(plaintext), MAX_PLAINTEXT_SIZE, "webpush")
+        body = encrypt(plaintext, target.p256dh_bytes, target.auth_bytes, salt=salt, sender_private_key=sender_key)
+        if len(body) > MAX_BODY_SIZE:  # cannot happen after the plaintext check; kept as a guard
+            raise PayloadTooLargeError("payload", len(body), MAX_BODY_SIZE, "webpush")
+        headers = encode_headers(notification)
+        headers["authorization"] = self._signer.authorization(target.endpoint, now=now)
+        return PreparedRequest(
+            provider=self.name,
+            target=target,
+            method="POST",
+            url=self.url_for(target),
+            headers=headers,
+            body=body,
+            payload=payload,
+        )
+
+    def parse(self, request: PreparedRequest, status_code: int, headers: Mapping[str, str], body: bytes) -> Outcome:
+        """Decode the push service's answer (see ``parse_response``)."""
+        return parse_response(status_code, headers, body)
+
+    def __repr__(self) -> str:
+        return (
+            f"WebPush(subject={self._signer.subject!r}, "
+            f"application_server_key={self._signer.application_server_key!r}, base_url={self._base_url!r})"
+        )

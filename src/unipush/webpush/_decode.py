@@ -1,0 +1,165 @@
+"""Pure Web Push decoder: a push service's HTTP answer to an ``Outcome``.
+
+Web Push has no common error vocabulary beyond the status code (RFC 8030 §5, §7), so
+``WebPushStatus`` names the statuses that mean something and the service's own error text (Apple's
+``{"reason": ...}``, Mozilla autopush's ``{"errno": ..., "message": ...}``, or plain text) goes into
+the error message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from enum import IntEnum
+from http import HTTPStatus
+
+from unipush._errors import AuthenticationError, InvalidTokenError, ProviderError, RateLimitedError
+from unipush._results import Outcome
+
+__all__ = ["WebPushStatus", "parse_response", "parse_retry_after"]
+
+_PROVIDER = "webpush"
+_MAX_DETAIL = 300
+
+
+class WebPushStatus(IntEnum):
+    """HTTP statuses with a defined meaning in Web Push (RFC 8030 and the major push services)."""
+
+    OK = 200
+    """Accepted (some services answer 200 instead of 201)."""
+    CREATED = 201
+    """Accepted; ``Location`` names the push message resource (RFC 8030 §5)."""
+    ACCEPTED = 202
+    """Accepted with a receipt subscription (``Prefer: respond-async``, RFC 8030 §5.1)."""
+    BAD_REQUEST = 400
+    """Malformed request: missing TTL, bad Topic or Urgency, bad encryption headers. Not retried."""
+    UNAUTHORIZED = 401
+    """VAPID missing or invalid (RFC 8292 §4.1)."""
+    FORBIDDEN = 403
+    """VAPID key does not match the subscription's applicationServerKey, or a bad JWT (Apple)."""
+    NOT_FOUND = 404
+    """The subscription expired or never existed (RFC 8030 §7.3): delete it."""
+    GONE = 410
+    """The subscription was unsubscribed or expired: delete it."""
+    PAYLOAD_TOO_LARGE = 413
+    """The body is over the service's limit (at least 4096 bytes must be accepted, RFC 8030 §7.2)."""
+    TOO_MANY_REQUESTS = 429
+    """Rate limited: retry after ``Retry-After``."""
+    INTERNAL_SERVER_ERROR = 500
+    """Push service failure: retried with backoff."""
+    BAD_GATEWAY = 502
+    """Push service (or its bridge, e.g. autopush to FCM) failure: retried with backoff."""
+    SERVICE_UNAVAILABLE = 503
+    """Push service overloaded or down: retried, honouring ``Retry-After``."""
+    GATEWAY_TIMEOUT = 504
+    """Push service timed out upstream: retried with backoff."""
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` in seconds: delay-seconds, or an HTTP-date measured from the response ``Date``.
+
+    Without a ``Date`` header an HTTP-date cannot be turned into a delay without reading the clock,
+    which this pure function does not do, so it gives ``None``.
+    """
+    value = _header(headers, "retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if seconds >= 0 and seconds == seconds and seconds != float("inf") else None
+    date = _header(headers, "date")
+    if date is None:
+        return None
+    try:
+        when: datetime = parsedate_to_datetime(value)
+        base: datetime = parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.utcoffset() is None or base.utcoffset() is None:
+        return None
+    return max(0.0, (when - base).total_seconds())
+
+
+def _detail(body: bytes) -> str | None:
+    """The service's own words from an error body, shortened and stripped of control characters."""
+    if not body:
+        return None
+    text = body[:4096].decode("utf-8", "replace").strip()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, Mapping):
+        # Apple: {"reason": "BadJwtToken"}.
+        if isinstance(document.get("reason"), str):
+            return str(document["reason"])[:_MAX_DETAIL]
+        # Mozilla autopush: {"code": 404, "errno": 102, "error": "Not Found", "message": "...", "more_info": ...}.
+        message = document.get("message") or document.get("error")
+        errno = document.get("errno")
+        if message is not None or errno is not None:
+            prefix = f"errno {errno}: " if errno is not None else ""
+            return f"{prefix}{message if message is not None else ''}".strip()[:_MAX_DETAIL]
+    cleaned = "".join(c if c.isprintable() else " " for c in text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned[:_MAX_DETAIL] or None
+
+
+def parse_response(status_code: int, headers: Mapping[str, str], body: bytes) -> Outcome:
+    """Decode a push service's answer.
+
+    - 2xx: ok; ``message_id`` is the ``Location`` header (the push message resource), if any.
+    - 404, 410: ``InvalidTokenError`` with ``token_invalid=True``: delete the subscription.
+    - 401, 403: ``AuthenticationError``: the VAPID key or token was refused (not retried).
+    - 429: ``RateLimitedError``, retryable, ``retry_after`` from the header.
+    - 5xx: ``ProviderError``, retryable, ``retry_after`` when given.
+    - anything else (400, 413...): ``ProviderError``, not retried.
+    """
+    try:
+        reason: WebPushStatus | None = WebPushStatus(status_code)
+    except ValueError:
+        reason = None
+    if 200 <= status_code < 300:
+        return Outcome(ok=True, status_code=status_code, message_id=_header(headers, "location"))
+
+    retry_after = parse_retry_after(headers)
+    try:
+        phrase = HTTPStatus(status_code).phrase
+    except ValueError:
+        phrase = "HTTP error"
+    detail = _detail(body)
+    message = f"push service answered {status_code} {phrase}" + (f": {detail}" if detail else "")
+    kind: type[ProviderError] = ProviderError
+    token_invalid = retryable = False
+    if status_code in (404, 410):
+        kind, token_invalid = InvalidTokenError, True
+        message += " (the subscription is gone: delete it)"
+    elif status_code in (401, 403):
+        kind = AuthenticationError
+        message += " (check that the VAPID key is the applicationServerKey the browser subscribed with)"
+    elif status_code == 429:
+        kind, retryable = RateLimitedError, True
+    else:
+        retryable = status_code >= 500
+    error = kind(message, provider=_PROVIDER, status_code=status_code, reason=reason, retry_after=retry_after)
+    return Outcome(
+        ok=False,
+        status_code=status_code,
+        error=error,
+        reason=reason,
+        token_invalid=token_invalid,
+        retry_after=retry_after,
+        retryable=retryable,
+    )
