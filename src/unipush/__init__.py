@@ -23,6 +23,7 @@ from unipush._errors import (
 from unipush._model import Action, Notification, Priority
 from unipush._provider import Provider
 from unipush._results import BatchResult, Outcome, PreparedRequest, SendResult
+from unipush._retry import RetryBudget, RetryPolicy
 from unipush._sync import PushClient
 from unipush._targets import Target
 from unipush._validate import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
@@ -60,6 +61,8 @@ __all__ = [
     "ProviderError",
     "PushClient",
     "RateLimitedError",
+    "RetryBudget",
+    "RetryPolicy",
     "SendResult",
     "Target",
     "TimeoutError",

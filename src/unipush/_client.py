@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
+
+import httpx
 
 from unipush._errors import ConfigurationError, ValidationError
 from unipush._model import Notification
 from unipush._provider import Provider
-from unipush._results import PreparedRequest
+from unipush._results import PreparedRequest, SendResult
+from unipush._retry import RetryPolicy
+from unipush._sending import Sender
 from unipush._targets import Target
+from unipush._transport import HttpxTransport, Transport, make_ssl_context
 
 __all__ = ["BaseClient", "ClientCore", "providers_from"]
 
@@ -87,7 +93,13 @@ def providers_from(
 
 
 class BaseClient:
-    """What ``PushClient`` and ``AsyncPushClient`` share: configuration, routing and ``render``."""
+    """What ``PushClient`` and ``AsyncPushClient`` share: configuration, routing and ``render``.
+
+    ``verify`` is a CA bundle path or an ``ssl.SSLContext`` (default: the system CAs); ``timeout`` is
+    per request in seconds; ``retry`` a ``RetryPolicy``; ``concurrency`` the most requests in flight in
+    ``send_many``/``stream``; ``on_invalid_token(result)`` runs once per dead token; ``http_client``
+    replaces the built-in HTTP/2 engine with your ``httpx`` client (for proxies and custom networking).
+    """
 
     def __init__(
         self,
@@ -96,8 +108,36 @@ class BaseClient:
         fcm: Provider | None = None,
         webpush: Provider | None = None,
         providers: Iterable[Provider] = (),
+        verify: str | ssl.SSLContext | None = None,
+        timeout: float | None = 30.0,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 100,
+        on_invalid_token: Callable[[SendResult], object] | None = None,
+        http_client: httpx.Client | httpx.AsyncClient | None = None,
+        connections_per_origin: int = 1,
     ) -> None:
         self._core = ClientCore(providers_from(apns=apns, fcm=fcm, webpush=webpush, providers=providers))
+        if type(concurrency) is not int or concurrency < 1:
+            raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}")
+        if timeout is not None and timeout <= 0:
+            raise ConfigurationError(f"timeout must be > 0 seconds or None, got {timeout!r}")
+        if on_invalid_token is not None and not callable(on_invalid_token):
+            raise ConfigurationError("on_invalid_token must be callable")
+        if http_client is not None and not isinstance(http_client, (httpx.Client, httpx.AsyncClient)):
+            raise ConfigurationError("http_client must be an httpx.Client or httpx.AsyncClient")
+        try:
+            # Two contexts: the engine pins ALPN to h2 on its own, and httpx (OAuth token requests)
+            # rewrites ALPN on the context it is given. A context passed by the user is shared.
+            self._ssl_context = make_ssl_context(verify)
+            self._auth_ssl_context = make_ssl_context(verify)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"verify: {exc}") from exc
+        self._timeout = timeout
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._concurrency = concurrency
+        self._on_invalid_token = on_invalid_token
+        self._http_client = http_client
+        self._connections_per_origin = connections_per_origin
 
     @property
     def providers(self) -> dict[str, Provider]:
@@ -107,3 +147,16 @@ class BaseClient:
     def render(self, notification: Notification, target: Target) -> PreparedRequest:
         """What would be sent to ``target``, without sending it (no I/O, no OAuth token fetch)."""
         return self._core.render(notification, target)
+
+    def _make_sender(self) -> Sender:
+        """A sender bound to the running event loop (the engine's connections belong to it)."""
+        from unipush._engine import Engine  # imported on first send: render needs no network code
+
+        transport: Transport
+        if self._http_client is not None:
+            transport = HttpxTransport(self._http_client)
+        else:
+            transport = Engine(ssl_context=self._ssl_context, connections_per_origin=self._connections_per_origin)
+        return Sender(
+            self._core, transport, ssl_context=self._auth_ssl_context, timeout=self._timeout, retry=self._retry
+        )

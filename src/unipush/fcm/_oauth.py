@@ -134,7 +134,8 @@ class AccessTokenSource:
 
     def _refresh(self) -> str:
         # google-auth's Credentials.refresh(request) signs the grant and stores token + naive-UTC expiry.
-        with httpx.Client(verify=self._verify, timeout=self._timeout) as client:
+        # http2=True keeps "h2" in the ALPN list httpx writes into a context shared with the engine.
+        with httpx.Client(verify=self._verify, timeout=self._timeout, http2=True) as client:
             try:
                 self._credentials.refresh(HttpxAuthRequest(client))  # type: ignore[no-untyped-call]
             except google.auth.exceptions.TransportError as exc:

@@ -1,0 +1,237 @@
+"""``Engine``: the request entry point, one ``Pool`` per origin."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from hpack import NeverIndexedHeaderTuple
+
+from unipush._engine._exchange import Exchange, Response
+from unipush._engine._pool import Pool
+from unipush._errors import TimeoutError, TransportError  # noqa: A004 - unipush's own TimeoutError
+
+if TYPE_CHECKING:
+    from hpack.struct import HeaderWeaklyTyped
+
+__all__ = ["Engine"]
+
+# Apple's HTTP/2 example sends these as literals that never enter the HPACK table: a token or a
+# device-specific path would only evict useful entries, and secrets stay out of shared compression
+# state (RFC 7541 §7.1.3).
+_NEVER_INDEXED = frozenset({"authorization"})
+
+# Connection-specific fields are forbidden in HTTP/2 (RFC 9113 §8.2.2); ``host`` becomes :authority.
+_DROPPED = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "te"})
+
+_METHODS: dict[str, tuple[bytes, bytes]] = {
+    method: (b":method", method.encode()) for method in ("POST", "GET", "PUT", "DELETE", "PATCH", "HEAD")
+}
+
+# Without traffic, a PING that gets no answer within this many seconds means the connection is dead.
+_PING_TIMEOUT = 5.0
+
+
+class _Route:
+    """What every URL with one origin prefix shares: its pool and ready-made pseudo-headers."""
+
+    __slots__ = ("authority", "pool", "scheme")
+
+    def __init__(self, pool: Pool, scheme: str) -> None:
+        self.pool = pool
+        self.scheme = (b":scheme", scheme.encode())
+        self.authority = (b":authority", pool.authority.encode())
+
+
+class Engine:
+    """A lean HTTP/2 client for provider APIs: pooled, multiplexed, flow-controlled, GOAWAY-safe.
+
+    One pool per origin (scheme, host, port) with up to ``connections_per_origin`` long-lived
+    connections, opened lazily. A request takes a free stream on the first connection with room;
+    when every connection is at the server's ``SETTINGS_MAX_CONCURRENT_STREAMS`` (capped at
+    ``max_streams_cap``) requests wait, first come first served, without polling. Requests the
+    server provably did not process (above a GOAWAY's last stream, or refused with REFUSED_STREAM)
+    are resent transparently; everything else that goes wrong raises ``TransportError`` with
+    ``maybe_processed`` telling the retry policy whether a resend could duplicate a notification.
+
+    The engine binds to the event loop of its first request and must only be used from that loop.
+    It sets the ALPN protocols of ``ssl_context`` to ``["h2"]``.
+
+    Args:
+        ssl_context: TLS settings for ``https`` origins (trust store, client certificate for APNs).
+            ``http`` URLs speak cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3), for tests.
+        connect_timeout: seconds for TCP, TLS and the server's first SETTINGS frame, per attempt.
+        connections_per_origin: connections opened per origin when streams run out.
+        max_streams_cap: never more streams per connection than this, whatever the server allows.
+        idle_ping_interval: seconds without a frame from the server before a PING checks the
+            connection; one unanswered within a few seconds closes it. ``0`` disables.
+        max_connect_attempts: connection attempts (with exponential backoff and jitter between
+            them) before the waiting requests fail.
+    """
+
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext,
+        connect_timeout: float = 10.0,
+        connections_per_origin: int = 1,
+        max_streams_cap: int = 1000,
+        idle_ping_interval: float = 60.0,
+        max_connect_attempts: int = 3,
+    ) -> None:
+        if connect_timeout <= 0:
+            raise ValueError("connect_timeout must be positive")
+        if connections_per_origin < 1:
+            raise ValueError("connections_per_origin must be at least 1")
+        if max_streams_cap < 1:
+            raise ValueError("max_streams_cap must be at least 1")
+        if idle_ping_interval < 0:
+            raise ValueError("idle_ping_interval must be 0 (off) or positive")
+        if max_connect_attempts < 1:
+            raise ValueError("max_connect_attempts must be at least 1")
+        # RFC 9113 §3.2: HTTP/2 over TLS is chosen with ALPN, and we speak nothing else.
+        ssl_context.set_alpn_protocols(["h2"])
+        self.ssl_context = ssl_context
+        self.connect_timeout = connect_timeout
+        self.connections_per_origin = connections_per_origin
+        self.max_streams_cap = max_streams_cap
+        self.idle_ping_interval = idle_ping_interval
+        self.max_connect_attempts = max_connect_attempts
+        self.ping_timeout = _PING_TIMEOUT
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pools: dict[tuple[str, str, int], Pool] = {}
+        self._routes: dict[str, _Route] = {}
+        self._closed = False
+        # Counters behind ``stats``; plain attributes because the hot path bumps some of them.
+        self.requests = 0
+        self.resends = 0
+        self.timeouts = 0
+        self.connections_opened = 0
+        self.reconnects = 0
+        self.connect_failures = 0
+        self.pings_sent = 0
+        self.dead_connections = 0
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes, *, timeout: float | None
+    ) -> Response:
+        """Send one request and return the response (any status).
+
+        Args:
+            method: ``"POST"``, ``"GET"``...
+            url: an absolute ``https://`` (or ``http://``) URL.
+            headers: request fields; names are sent lower-case. ``authorization`` is never indexed
+                by HPACK, nor is ``:path``; connection-specific fields are dropped.
+            body: the request body (may be empty).
+            timeout: seconds for the whole request, queueing and connecting included; ``None`` waits
+                as long as it takes.
+
+        Raises:
+            unipush.TimeoutError: no response within ``timeout``; the stream is cancelled.
+            unipush.TransportError: no response could be had (connection failed, lost or reset,
+                engine closed); ``maybe_processed`` is False when the server surely did not act on it.
+        """
+        if self._closed:
+            raise TransportError("the engine is closed", maybe_processed=False)
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
+        cut = url.find("/", 8)  # the first "/" after "https://" or "http://x"
+        if cut < 0:
+            origin = url
+            path = "/"
+        else:
+            origin = url[:cut]
+            path = url[cut:]
+        route = self._routes.get(origin)
+        if route is None:
+            route = self._route(origin)
+        fields: list[HeaderWeaklyTyped] = [
+            _METHODS.get(method) or (b":method", method.encode()),
+            route.scheme,
+            route.authority,
+            NeverIndexedHeaderTuple(b":path", path.encode()),  # per Apple: the device token is in it
+        ]
+        for name, value in headers.items():
+            name = name.lower()  # RFC 9113 §8.2.1: field names must be lower-case in HTTP/2
+            if name in _NEVER_INDEXED:
+                fields.append(NeverIndexedHeaderTuple(name, value))
+            elif name not in _DROPPED:
+                fields.append((name, value))
+        pool = route.pool
+        exchange = Exchange(fields, body, loop.create_future())
+        self.requests += 1
+        pool.submit(exchange)
+        timer = None if timeout is None else loop.call_later(timeout, self._expire, pool, exchange, timeout)
+        try:
+            return await exchange.future
+        except asyncio.CancelledError:
+            pool.abandon(exchange)  # RST_STREAM(CANCEL) if it is on a stream
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self, pool: Pool, exchange: Exchange, timeout: float) -> None:
+        if exchange.future.done():
+            return
+        self.timeouts += 1
+        sent = exchange.connection is not None
+        where = "response" if sent else "free stream or connection"
+        pool.expire(
+            exchange,
+            TimeoutError(f"no {where} from {pool.authority} within {timeout:g} s", maybe_processed=sent),
+        )
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is not None:
+            raise RuntimeError("this Engine belongs to another event loop; create one engine per loop")
+        self._loop = loop
+
+    def _route(self, origin: str) -> _Route:
+        parts = urlsplit(origin)
+        scheme = parts.scheme.lower()
+        if scheme not in ("https", "http") or not parts.hostname or parts.path or parts.query or parts.fragment:
+            raise ValueError(f"not an absolute http(s) URL: {origin!r}")
+        if parts.username is not None:
+            raise ValueError("credentials in the URL are not supported; send an authorization header")
+        host = parts.hostname
+        port = parts.port or (443 if scheme == "https" else 80)
+        key = (scheme, host, port)
+        pool = self._pools.get(key)
+        if pool is None:
+            assert self._loop is not None
+            pool = self._pools[key] = Pool(self, self._loop, scheme, host, port)
+        route = self._routes[origin] = _Route(pool, scheme)
+        return route
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Counters since creation: connections opened, requests, transparent resends, reconnects..."""
+        return {
+            "connections_opened": self.connections_opened,
+            "reconnects": self.reconnects,
+            "requests": self.requests,
+            "resends": self.resends,
+            "timeouts": self.timeouts,
+            "connect_failures": self.connect_failures,
+            "pings_sent": self.pings_sent,
+            "dead_connections": self.dead_connections,
+            "open_connections": sum(pool.open_connections for pool in self._pools.values()),
+            "in_flight": sum(pool.in_flight for pool in self._pools.values()),
+            "queued_requests": sum(len(pool.pending) for pool in self._pools.values()),
+        }
+
+    async def aclose(self) -> None:
+        """Fail queued requests, send GOAWAY and close every connection, stop all timers. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        pools = list(self._pools.values())
+        for pool in pools:
+            pool.shut_down()
+        if pools:
+            await asyncio.gather(*(pool.wait_closed() for pool in pools))

@@ -1,0 +1,168 @@
+"""The retry policy: a pure decision from one attempt's outcome, shared by both clients.
+
+Which answers retry (RFC 9110 §15.6.4, Apple's and Google's guidance, protocols.md §1.5, §2.3, §3.2):
+
+* HTTP 429 and 5xx, and transport errors (connection reset, GOAWAY with the stream processed or not,
+  timeouts): retry with exponential backoff and full jitter, or after ``Retry-After`` when the server
+  gives one (RFC 9110 §10.2.3: seconds or an HTTP-date), capped at ``max_retry_after``.
+* A refused credential the provider says can be refreshed (APNs ``ExpiredProviderToken``, FCM plain
+  401): one immediate resend after the credential is re-minted; a second refusal is final.
+* Everything else (4xx: a bad payload, a dead token, a wrong key) is final: sending it again cannot work.
+
+The policy never sleeps and never reads a clock on its own: the loops (tenacity in the sync and the
+async client) ask it, then wait. A ``RetryBudget`` shared by a client caps retries to a fraction of
+first attempts, so an outage does not multiply the load on a provider.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+from unipush._errors import TransportError
+from unipush._results import Outcome
+
+__all__ = ["RetryBudget", "RetryDecision", "RetryPolicy", "parse_retry_after"]
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
+
+    Returns ``None`` when absent or unparseable; never negative. ``now`` (aware UTC) anchors dates.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if seconds == seconds else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 §5.6.7: HTTP-dates are always UTC
+        when = when.replace(tzinfo=timezone.utc)
+    reference = now or datetime.now(timezone.utc)
+    return max(0.0, (when - reference).total_seconds())
+
+
+class RetryBudget:
+    """A token bucket shared by every send of one client: retries may add at most ``ratio`` of the
+    first attempts, plus a floor of ``min_per_second`` so a quiet client can still retry."""
+
+    def __init__(
+        self, *, ratio: float = 0.2, min_per_second: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ):
+        if not 0 <= ratio <= 1:
+            raise ValueError("ratio must be between 0 and 1")
+        self.ratio = ratio
+        self.min_per_second = min_per_second
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens = max(min_per_second, 1.0)
+        self._capacity = max(min_per_second * 10, 10.0)
+        self._last = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self._capacity, self._tokens + (now - self._last) * self.min_per_second)
+        self._last = now
+
+    def record_attempt(self) -> None:
+        """A first attempt was made: it earns ``ratio`` of a retry."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(self._capacity + self.ratio, self._tokens + self.ratio)
+
+    def try_spend(self) -> bool:
+        """Take one retry from the budget; False when the budget is exhausted."""
+        with self._lock:
+            self._refill()
+            if self._tokens >= 1.0 - 1e-9:  # ratio sums (0.1 * 10) must not fall short by a rounding error
+                self._tokens -= 1.0
+                return True
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    """Whether to send again, and after how many seconds."""
+
+    retry: bool
+    delay: float = 0.0
+    refresh_credential: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How a client retries. ``max_attempts`` counts the first attempt (1 = never retry).
+
+    Backoff before attempt *n+1* is ``min(max_backoff, initial_backoff * multiplier**(n-1))`` scaled by a
+    random factor in ``[1 - jitter, 1]``; a server's ``Retry-After`` replaces it, capped at
+    ``max_retry_after`` (a longer demand is not retried: the result says ``retry_after``).
+    """
+
+    max_attempts: int = 4
+    initial_backoff: float = 0.5
+    multiplier: float = 2.0
+    max_backoff: float = 30.0
+    jitter: float = 0.5
+    max_retry_after: float = 120.0
+    retry_transport_errors: bool = True
+    budget: RetryBudget | None = field(default_factory=RetryBudget, compare=False)
+    rng: Callable[[], float] = field(default=random.random, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be between 0 and 1")
+
+    @classmethod
+    def never(cls) -> RetryPolicy:
+        """A policy that sends each request once."""
+        return cls(max_attempts=1, budget=None)
+
+    def backoff(self, attempt: int) -> float:
+        """The jittered delay after failed attempt number ``attempt`` (1-based)."""
+        base = min(self.max_backoff, self.initial_backoff * self.multiplier ** max(0, attempt - 1))
+        return base * (1.0 - self.jitter * self.rng())
+
+    def decide(
+        self, attempt: int, outcome: Outcome | None, error: TransportError | None, *, refreshed: bool = False
+    ) -> RetryDecision:
+        """Decide after attempt number ``attempt`` (1-based) ended with ``outcome`` or ``error``.
+
+        ``refreshed`` says the credential was already re-minted once for this send.
+        """
+        if outcome is not None and outcome.ok:
+            return RetryDecision(False)
+        if attempt >= self.max_attempts:
+            return RetryDecision(False)
+        if outcome is not None:
+            if outcome.refresh_credential:
+                # Re-mint once and resend at once (Apple: ExpiredProviderToken; Google: plain 401).
+                return RetryDecision(not refreshed and self._spend(), 0.0, refresh_credential=not refreshed)
+            if not outcome.retryable:
+                return RetryDecision(False)
+            if outcome.retry_after is not None:
+                if outcome.retry_after > self.max_retry_after:
+                    return RetryDecision(False)
+                return RetryDecision(self._spend(), outcome.retry_after)
+            return RetryDecision(self._spend(), self.backoff(attempt))
+        if error is not None and self.retry_transport_errors:
+            return RetryDecision(self._spend(), self.backoff(attempt))
+        return RetryDecision(False)
+
+    def _spend(self) -> bool:
+        return self.budget is None or self.budget.try_spend()

@@ -1,0 +1,53 @@
+"""Local emulators of APNs, FCM HTTP v1 and Web Push, for tests, demos and development.
+
+``Sandbox`` starts all three over real TLS on 127.0.0.1, each on its own port, with a throwaway CA
+(``sandbox.ca_path``), ready-made credentials (``apns_config()``, ``fcm_config()``,
+``webpush_config()``), an ``inbox`` of what they accepted (decoded) and ``faults`` to script what the
+services do wrong::
+
+    from unipush.sandbox import Sandbox
+
+    with Sandbox() as sandbox:
+        device = sandbox.apns_device()
+        sandbox.fail(503, provider="apns", retry_after=1)   # the next APNs request gets 503
+        ...                                                  # send with APNs(..., base_url=sandbox.apns_url)
+        [delivery] = sandbox.inbox.wait_for(1)
+
+The pieces (``SandboxServer`` and the emulators) can also be used on their own, on your event loop.
+"""
+
+from __future__ import annotations
+
+from unipush.sandbox._apns import ApnsEmulator
+from unipush.sandbox._faults import Fault, FaultKind, Faults
+from unipush.sandbox._fcm import FcmEmulator
+from unipush.sandbox._http import Emulator, SandboxRequest, SandboxResponse, json_response
+from unipush.sandbox._inbox import Delivery, Inbox
+from unipush.sandbox._sandbox import DEFAULT_APNS_TOPIC, DEFAULT_VAPID_SUBJECT, PROVIDERS, Sandbox
+from unipush.sandbox._server import DEFAULT_MAX_CONCURRENT_STREAMS, SandboxServer, ServerStats
+from unipush.sandbox._tls import SandboxTLS, create_tls
+from unipush.sandbox._webpush import WebPushEmulator
+
+__all__ = [
+    "DEFAULT_APNS_TOPIC",
+    "DEFAULT_MAX_CONCURRENT_STREAMS",
+    "DEFAULT_VAPID_SUBJECT",
+    "PROVIDERS",
+    "ApnsEmulator",
+    "Delivery",
+    "Emulator",
+    "Fault",
+    "FaultKind",
+    "Faults",
+    "FcmEmulator",
+    "Inbox",
+    "Sandbox",
+    "SandboxRequest",
+    "SandboxResponse",
+    "SandboxServer",
+    "SandboxTLS",
+    "ServerStats",
+    "WebPushEmulator",
+    "create_tls",
+    "json_response",
+]

@@ -1,0 +1,269 @@
+"""Sending end to end over real sockets: both clients against the local sandbox, with its faults.
+
+Every test runs twice, once with ``PushClient`` and once with ``AsyncPushClient`` (the ``driver``
+fixture), so the two clients are held to the same behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from typing import Any, TypeVar
+
+import pytest
+
+from unipush import (
+    AsyncPushClient,
+    BatchResult,
+    InvalidTokenError,
+    Notification,
+    PushClient,
+    RateLimitedError,
+    SendResult,
+    Target,
+)
+from unipush._retry import RetryPolicy
+from unipush.sandbox import Fault, Sandbox
+
+T = TypeVar("T")
+
+
+class Driver:
+    """Calls one client's API from synchronous test code; the async client keeps one event loop."""
+
+    def __init__(self, kind: str, sandbox: Sandbox, **kwargs: Any) -> None:
+        self.kind = kind
+        self.invalid: list[SendResult] = []
+        kwargs.setdefault("on_invalid_token", self.invalid.append)
+        kwargs.setdefault("retry", RetryPolicy(initial_backoff=0.01, max_backoff=0.05, budget=None))
+        if kind == "sync":
+            self.sync: PushClient | None = sandbox.client(**kwargs)
+            self.client: PushClient | AsyncPushClient = self.sync
+        else:
+            self.sync = None
+            self.loop = asyncio.new_event_loop()
+            self.client = self.async_client = sandbox.async_client(**kwargs)
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+    def send(self, n: Notification, target: Target) -> SendResult:
+        if self.sync is not None:
+            return self.sync.send(n, target)
+        return self._run(self.async_client.send(n, target))
+
+    def send_many(self, n: Notification, targets: Sequence[Target]) -> BatchResult:
+        if self.sync is not None:
+            return self.sync.send_many(n, targets)
+        return self._run(self.async_client.send_many(n, targets))
+
+    def stream(self, pairs: Iterator[tuple[Notification, Target]]) -> list[SendResult]:
+        if self.sync is not None:
+            return list(self.sync.stream(pairs))
+
+        async def collect() -> list[SendResult]:
+            return [r async for r in self.async_client.stream(pairs)]
+
+        return self._run(collect())
+
+    def close(self) -> None:
+        if self.sync is not None:
+            self.sync.close()
+        else:
+            self._run(self.async_client.aclose())
+            self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as box:
+        yield box
+
+
+@pytest.fixture(params=["sync", "async"])
+def make_driver(request: pytest.FixtureRequest, sandbox: Sandbox) -> Iterator[Callable[..., Driver]]:
+    sandbox.inbox.clear()
+    sandbox.faults.clear()
+    drivers: list[Driver] = []
+
+    def make(**kwargs: Any) -> Driver:
+        driver = Driver(request.param, sandbox, **kwargs)
+        drivers.append(driver)
+        return driver
+
+    yield make
+    for driver in drivers:
+        driver.close()
+    sandbox.faults.clear()
+
+
+@pytest.fixture
+def driver(make_driver: Callable[..., Driver]) -> Driver:
+    return make_driver()
+
+
+def note(**kw: Any) -> Notification:
+    base: dict[str, Any] = {"title": "Hello", "body": "World", "deep_link": "https://example.com/x"}
+    base.update(kw)
+    return Notification(**base)
+
+
+def all_targets(sandbox: Sandbox) -> list[Target]:
+    return [sandbox.apns_device(), sandbox.fcm_device(), sandbox.subscribe()]
+
+
+def test_success_on_each_provider_and_inbox_equals_what_was_sent(driver: Driver, sandbox: Sandbox) -> None:
+    client = driver.client
+    for target in all_targets(sandbox):
+        n = note(collapse_key="c1", badge=2)
+        result = driver.send(n, target)
+        assert result.ok, result
+        assert result.attempts == 1
+        assert result.message_id
+        [delivery] = sandbox.inbox.for_target(target.key)
+        rendered = client.render(n, target).payload
+        assert rendered is not None
+        if result.provider == "fcm":
+            assert delivery.payload == rendered["message"]
+        elif result.provider == "apns":
+            assert delivery.payload is not None
+            assert delivery.payload["aps"] == rendered["aps"]
+            assert delivery.message_id == result.message_id
+        else:
+            assert delivery.payload == rendered
+
+
+def test_dead_tokens_are_reported_once_with_the_callback(driver: Driver, sandbox: Sandbox) -> None:
+    targets = all_targets(sandbox)
+    for target in targets:
+        sandbox.invalidate(target.key, provider=target.provider)
+    batch = driver.send_many(note(), targets)
+    assert [r.ok for r in batch] == [False, False, False]
+    assert all(r.token_invalid for r in batch)
+    assert all(isinstance(r.error, InvalidTokenError) for r in batch)
+    assert batch.invalid_tokens == targets
+    assert sorted(r.provider for r in driver.invalid) == ["apns", "fcm", "webpush"]
+    apns = next(r for r in batch if r.provider == "apns")
+    assert apns.invalidated_at is not None  # APNs 410 carries a timestamp
+    assert all(r.attempts == 1 for r in batch)  # a dead token is never retried
+    assert len(sandbox.inbox) == 0
+
+
+def test_rate_limit_honours_retry_after(driver: Driver, sandbox: Sandbox) -> None:
+    target = sandbox.apns_device()
+    sandbox.fail(429, provider="apns", target=target.key, retry_after="1")
+    started = time.monotonic()
+    result = driver.send(note(), target)
+    elapsed = time.monotonic() - started
+    assert result.ok
+    assert result.attempts == 2
+    assert elapsed >= 0.95  # waited for Retry-After, not the 10 ms backoff
+    assert len(sandbox.inbox.for_target(target.key)) == 1
+
+
+def test_rate_limit_beyond_the_cap_is_reported_not_waited(make_driver: Callable[..., Driver], sandbox: Sandbox) -> None:
+    driver = make_driver(retry=RetryPolicy(max_retry_after=5, budget=None))
+    target = sandbox.fcm_device()
+    sandbox.fail(429, provider="fcm", target=target.key, retry_after="3600")
+    result = driver.send(note(), target)
+    assert not result.ok
+    assert isinstance(result.error, RateLimitedError)
+    assert result.retry_after == 3600
+    assert result.attempts == 1
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_error_then_success(driver: Driver, sandbox: Sandbox, status: int) -> None:
+    for target in all_targets(sandbox):
+        sandbox.fail(status, provider=target.provider, target=target.key, times=2)
+        result = driver.send(note(), target)
+        assert result.ok, result
+        assert result.attempts == 3
+        assert len(sandbox.inbox.for_target(target.key)) == 1
+
+
+def test_permanent_rejection_is_not_retried(driver: Driver, sandbox: Sandbox) -> None:
+    target = sandbox.apns_device()
+    sandbox.faults.add(Fault(kind="bad_token", provider="apns", target=target.key))
+    result = driver.send(note(), target)
+    assert not result.ok
+    assert result.attempts == 1
+    assert result.token_invalid  # BadDeviceToken
+
+
+def test_resets_and_goaway_lose_nothing_and_send_nothing_twice(driver: Driver, sandbox: Sandbox) -> None:
+    devices = [sandbox.apns_device() for _ in range(300)]
+    sandbox.goaway_after(50, "apns")
+    sandbox.faults.add(Fault(kind="reset", provider="apns", times=20))
+    sandbox.faults.add(Fault(kind="drop_connection", provider="apns", times=2))
+    batch = driver.send_many(note(), devices)
+    assert len(batch) == len(devices)
+    assert [r.target for r in batch] == devices  # input order
+    assert all(r.ok for r in batch), [r for r in batch if not r.ok][:3]
+    delivered = [d.target for d in sandbox.inbox.for_provider("apns")]
+    assert sorted(delivered) == sorted(d.token for d in devices)  # each exactly once
+    assert sum(r.attempts > 1 for r in batch) >= 1
+
+
+def test_stream_yields_one_result_per_pair(driver: Driver, sandbox: Sandbox) -> None:
+    targets = [sandbox.fcm_device() for _ in range(40)] + [sandbox.subscribe() for _ in range(10)]
+    pairs = ((note(title=f"#{i}"), t) for i, t in enumerate(targets))
+    results = driver.stream(pairs)
+    assert sorted(r.target.key for r in results) == sorted(t.key for t in targets)
+    assert all(r.ok for r in results)
+
+
+def test_provider_token_minted_once_for_many_sends(driver: Driver, sandbox: Sandbox) -> None:
+    client = driver.client
+    signer = client.providers["apns"].signer  # type: ignore[attr-defined]
+    before = signer.mint_count
+    devices = [sandbox.apns_device() for _ in range(10_000)]
+    batch = driver.send_many(note(), devices)
+    assert len(batch.succeeded) == 10_000
+    assert signer.mint_count - before <= 1  # one token per (team, key), shared by all sends
+
+
+def test_oauth_token_refreshed_on_401(driver: Driver, sandbox: Sandbox) -> None:
+    target = sandbox.fcm_device()
+    assert driver.send(note(), target).ok
+    fcm = sandbox.fcm
+    requests_before = fcm.token_requests
+    fcm.expire_tokens()
+    result = driver.send(note(), target)
+    assert result.ok
+    assert result.attempts == 2
+    assert fcm.token_requests == requests_before + 1
+
+
+def test_expired_provider_token_resends_once(driver: Driver, sandbox: Sandbox) -> None:
+    target = sandbox.apns_device()
+    sandbox.faults.add(Fault(kind="expired_credential", provider="apns", target=target.key, times=None))
+    result = driver.send(note(), target)
+    assert not result.ok
+    assert result.attempts == 2  # re-signed and resent once, then reported
+    assert len(sandbox.inbox.for_target(target.key)) == 0
+
+
+def test_callback_errors_are_logged_not_raised(
+    make_driver: Callable[..., Driver], sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(result: SendResult) -> None:
+        raise RuntimeError("database is down")
+
+    driver = make_driver(on_invalid_token=broken)
+    dead, live = sandbox.apns_device(), sandbox.apns_device()
+    sandbox.invalidate(dead.token, provider="apns")
+    batch = driver.send_many(note(), [dead, live])
+    assert [r.ok for r in batch] == [False, True]
+    assert "on_invalid_token callback failed" in caplog.text
+    assert "database is down" in caplog.text
+
+
+def test_validation_error_in_a_batch_is_a_result(driver: Driver, sandbox: Sandbox) -> None:
+    too_long_for_apns = note(collapse_key="k" * 65)  # apns-collapse-id is at most 64 bytes
+    subscription = sandbox.subscribe()
+    batch = driver.send_many(too_long_for_apns, [sandbox.apns_device(), subscription])
+    assert not batch[0].ok
+    assert batch[0].attempts == 0
+    assert batch[1].ok
