@@ -31,7 +31,7 @@ def no_jitter(**kw: object) -> RetryPolicy:
     [
         ("120", 120.0),
         ("1.5", 1.5),
-        ("-3", 0.0),
+        ("-3", None),
         ("Sun, 22 Nov 2026 12:00:30 GMT", 30.0),
         ("Sun, 22 Nov 2026 11:00:00 GMT", 0.0),
         ("soon", None),

@@ -11,6 +11,7 @@ from typing import Any, overload
 
 from unipush._errors import ProviderError, UnipushError
 from unipush._targets import Target
+from unipush._validate import plain_json
 
 __all__ = ["BatchResult", "Outcome", "PreparedRequest", "SendResult"]
 
@@ -75,21 +76,13 @@ class PreparedRequest:
             "method": self.method,
             "url": self.url,
             "headers": dict(self.headers) if reveal_secrets else redact_headers(self.headers),
-            "payload": _plain(self.payload),
+            "payload": plain_json(self.payload),
             "body_bytes": len(self.body),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """``to_dict()`` as JSON text (credentials redacted)."""
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -16,10 +16,11 @@ first attempts, so an outage does not multiply the load on a provider.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -27,33 +28,57 @@ from email.utils import parsedate_to_datetime
 from unipush._errors import TransportError
 from unipush._results import Outcome
 
-__all__ = ["RetryBudget", "RetryDecision", "RetryPolicy", "parse_retry_after"]
+__all__ = ["RetryBudget", "RetryDecision", "RetryPolicy", "header", "parse_retry_after", "retry_after_from_headers"]
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value: delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
-
-    Returns ``None`` when absent or unparseable; never negative. ``now`` (aware UTC) anchors dates.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if seconds == seconds else None
+def _http_date(value: str) -> datetime | None:
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:  # RFC 9110 §5.6.7: HTTP-dates are always UTC
-        when = when.replace(tzinfo=timezone.utc)
-    reference = now or datetime.now(timezone.utc)
-    return max(0.0, (when - reference).total_seconds())
+    # RFC 9110 §5.6.7: HTTP-dates are always UTC.
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+def parse_retry_after(value: str | None, now: datetime | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+
+    ``now`` (aware) anchors a date, a date in the past meaning 0; with ``now=None`` a date gives ``None``.
+    Returns ``None`` when the value is absent or invalid (negative, not finite, neither form), so a
+    broken header falls back to the policy's backoff.
+    """
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        when = _http_date(value)
+        if when is None or now is None:
+            return None
+        return max(0.0, (when - now).total_seconds())
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header value by lower-case ``name``, whatever the case of the keys in ``headers``."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, item in headers.items():
+        if key.lower() == name:
+            return item
+    return None
+
+
+def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` of a response in seconds, for the pure decoders.
+
+    An HTTP-date is measured from the response's own ``Date`` header (RFC 9110 §6.6.1): a decoder reads
+    no clock, so without ``Date`` a date gives ``None`` and the policy's backoff applies.
+    """
+    sent = header(headers, "date")
+    return parse_retry_after(header(headers, "retry-after"), _http_date(sent) if sent else None)
 
 
 class RetryBudget:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from types import TracebackType
 
@@ -35,15 +36,21 @@ class PushClient(BaseClient):
 
     _loop: LoopThread | None = None
     _sender: Sender | None = None
-    _sender_pid: int = 0
+    # One lock for every PushClient: it guards only the rare lazy start, never a send.
+    _start_lock = threading.Lock()
 
     def _get(self) -> tuple[LoopThread, Sender]:
-        if self._loop is None:
-            self._loop = LoopThread()
-        loop = self._loop
-        if self._sender is None or not loop.started:
-            self._sender = loop.run(self._create_sender())
-        return loop, self._sender
+        loop, sender = self._loop, self._sender
+        if loop is not None and sender is not None and loop.started:
+            return loop, sender
+        with self._start_lock:
+            if self._loop is None:
+                self._loop = LoopThread()
+            loop = self._loop
+            if self._sender is None or not loop.started:
+                # First use in this process (or first use after a fork): a new loop thread and engine.
+                self._sender = loop.run(self._create_sender())
+            return loop, self._sender
 
     async def _create_sender(self) -> Sender:
         return self._make_sender()

@@ -173,3 +173,13 @@ def json_value(field: str, value: object, depth: int = 0) -> None:
             json_value(f"{field}[{index}]", item, depth + 1)
         return
     raise ValidationError(field, f"must be JSON data, got {type(value).__name__}")
+
+
+def plain_json(value: Any) -> Any:
+    """A copy of JSON-like data with read-only mappings (``MappingProxyType``) turned into dicts and
+    tuples into lists, which ``json.dumps`` needs; the model stores its mappings read-only."""
+    if isinstance(value, Mapping):
+        return {key: plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(item) for item in value]
+    return value

@@ -204,8 +204,9 @@ def test_unusable_retry_after_is_none(headers: dict[str, str]) -> None:
     assert parse_response(503, headers, b"").retry_after is None
 
 
-def test_negative_retry_after_is_clamped() -> None:
-    assert parse_response(503, {"Retry-After": "-5"}, b"").retry_after == 0.0
+def test_negative_retry_after_is_ignored() -> None:
+    # RFC 9110 §10.2.3: delay-seconds is a non-negative integer; anything else falls back to backoff.
+    assert parse_response(503, {"Retry-After": "-5"}, b"").retry_after is None
 
 
 @pytest.mark.parametrize(

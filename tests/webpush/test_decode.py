@@ -7,8 +7,9 @@ import json
 import pytest
 
 from unipush import AuthenticationError, InvalidTokenError, ProviderError, RateLimitedError
+from unipush._retry import retry_after_from_headers as parse_retry_after
 from unipush.webpush import WebPushStatus
-from unipush.webpush._decode import parse_response, parse_retry_after
+from unipush.webpush._decode import parse_response
 
 
 @pytest.mark.parametrize("status", [200, 201, 202])

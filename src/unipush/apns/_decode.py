@@ -12,11 +12,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from enum import Enum
 
 from unipush._errors import AuthenticationError, InvalidTokenError, ProviderError, RateLimitedError
 from unipush._results import Outcome
+from unipush._retry import retry_after_from_headers
 
 __all__ = ["ApnsReason", "parse_response"]
 
@@ -160,7 +160,7 @@ def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Outc
     if rule is None:
         rule = _rule_for_status(status)
     invalidated_at = _invalidated_at(timestamp) if rule.token_invalid else None
-    retry_after = _retry_after(lowered) if rule.retryable else None
+    retry_after = retry_after_from_headers(lowered) if rule.retryable else None
 
     message = f"APNs refused the notification: HTTP {status}"
     if raw_reason is not None:
@@ -214,25 +214,3 @@ def _invalidated_at(timestamp: object) -> datetime | None:
         return datetime.fromtimestamp(timestamp / 1000, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """``Retry-After`` in seconds: delta-seconds, or an HTTP-date measured from the ``date`` header."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return seconds if seconds >= 0 and seconds == seconds and seconds != float("inf") else None
-    sent = headers.get("date")
-    if sent is None:
-        return None  # parse() has no clock: an HTTP-date means nothing without the response's Date
-    try:
-        delta = (parsedate_to_datetime(value) - parsedate_to_datetime(sent)).total_seconds()
-    except (TypeError, ValueError):
-        return None
-    return max(delta, 0.0)

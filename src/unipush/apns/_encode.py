@@ -45,7 +45,7 @@ from typing import Any
 from unipush._errors import PayloadTooLargeError, ValidationError
 from unipush._model import Notification
 from unipush._options.apns import ApnsOptions, ApnsPushType
-from unipush._validate import DEFAULT_TTL_SECONDS
+from unipush._validate import DEFAULT_TTL_SECONDS, plain_json
 
 __all__ = [
     "MAX_COLLAPSE_ID_BYTES",
@@ -250,7 +250,7 @@ def _payload(
     for key, value in (options.extra or {}).items():
         if key in notification.data:
             raise ValidationError("apns.extra", f"key {key!r} is also in data")
-        payload[key] = _plain(value)
+        payload[key] = plain_json(value)
     ours = unipush_key(notification)
     if ours:
         payload["unipush"] = ours
@@ -346,7 +346,7 @@ def _live_activity(aps: dict[str, Any], options: ApnsOptions, now: datetime) -> 
     aps["timestamp"] = _seconds(options.timestamp) if options.timestamp is not None else int(now.timestamp())
     aps["event"] = options.event
     if options.content_state is not None:
-        aps["content-state"] = _plain(options.content_state)
+        aps["content-state"] = plain_json(options.content_state)
     if options.stale_date is not None:
         aps["stale-date"] = _seconds(options.stale_date)
     if options.dismissal_date is not None:
@@ -354,7 +354,7 @@ def _live_activity(aps: dict[str, Any], options: ApnsOptions, now: datetime) -> 
     if options.attributes_type is not None:
         aps["attributes-type"] = options.attributes_type
     if options.attributes is not None:
-        aps["attributes"] = _plain(options.attributes)
+        aps["attributes"] = plain_json(options.attributes)
     if options.input_push_token:
         aps["input-push-token"] = 1
     if options.input_push_channel is not None:
@@ -364,12 +364,3 @@ def _live_activity(aps: dict[str, Any], options: ApnsOptions, now: datetime) -> 
 def _seconds(value: datetime | int) -> int:
     # ApnsOptions normalises dates to int seconds; accept a datetime anyway for robustness.
     return int(value.timestamp()) if isinstance(value, datetime) else value
-
-
-def _plain(value: Any) -> Any:
-    """Copy JSON-like data into plain dicts and lists (the json module cannot write MappingProxyType)."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value

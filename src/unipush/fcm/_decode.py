@@ -37,15 +37,14 @@ least a minute after a quota error, and a shorter backoff would only spend more 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
-from email.utils import parsedate_to_datetime
 from enum import Enum
 from http import HTTPStatus
 from typing import Any
 
 from unipush._errors import AuthenticationError, InvalidTokenError, ProviderError, RateLimitedError
 from unipush._results import Outcome
+from unipush._retry import retry_after_from_headers
 
 __all__ = ["QUOTA_RETRY_AFTER_SECONDS", "FcmErrorCode", "parse_response", "says_token_invalid"]
 
@@ -132,7 +131,7 @@ def parse_response(status_code: int, headers: Mapping[str, str], body: bytes, *,
     # ``code`` drives the classification; UNSPECIFIED_ERROR says nothing, so the status name stands in.
     code = detail_code if detail_code not in (None, FcmErrorCode.UNSPECIFIED_ERROR) else named
     reason = detail_code if detail_code is not None else named
-    retry_after = _retry_after(lowered)
+    retry_after = retry_after_from_headers(lowered)
     message = _describe(status_code, reason, rpc_status, text, details)
 
     def fail(
@@ -245,27 +244,3 @@ def _fallback_text(status_code: int, body: bytes) -> str:
         return HTTPStatus(status_code).phrase
     except ValueError:
         return "unexpected response"
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """``Retry-After`` in seconds: delay-seconds, or an HTTP-date measured from the response's ``Date``."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(seconds, 0.0) if math.isfinite(seconds) else None
-    date = headers.get("date")
-    if date is None:
-        # parse() has no clock, and an HTTP-date means nothing without one.
-        return None
-    try:
-        retry_at = parsedate_to_datetime(value)
-        sent_at = parsedate_to_datetime(date)
-        return max((retry_at - sent_at).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None

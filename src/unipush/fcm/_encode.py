@@ -58,7 +58,7 @@ from typing import Any
 from unipush._errors import PayloadTooLargeError, ValidationError
 from unipush._model import Notification
 from unipush._options.fcm import FcmOptions
-from unipush._validate import DEFAULT_TTL_SECONDS
+from unipush._validate import DEFAULT_TTL_SECONDS, plain_json
 from unipush.apns._encode import unipush_key
 from unipush.fcm._target import FcmCondition, FcmDevice, FcmTarget, FcmTopic
 from unipush.webpush._encode import derive_topic
@@ -333,17 +333,8 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
         elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = _merge(merged[key], value)
         else:
-            merged[key] = _plain(value)
+            merged[key] = plain_json(value)
     return merged
-
-
-def _plain(value: Any) -> Any:
-    # Raw overrides are stored read-only (MappingProxyType); the message is plain JSON data.
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _drop_none(**fields: Any) -> dict[str, Any]:

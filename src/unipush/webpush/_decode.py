@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from enum import IntEnum
 from http import HTTPStatus
 
 from unipush._errors import AuthenticationError, InvalidTokenError, ProviderError, RateLimitedError
 from unipush._results import Outcome
+from unipush._retry import retry_after_from_headers
 
-__all__ = ["WebPushStatus", "parse_response", "parse_retry_after"]
+__all__ = ["WebPushStatus", "parse_response"]
 
 _PROVIDER = "webpush"
 _MAX_DETAIL = 300
@@ -64,35 +63,6 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """``Retry-After`` in seconds: delay-seconds, or an HTTP-date measured from the response ``Date``.
-
-    Without a ``Date`` header an HTTP-date cannot be turned into a delay without reading the clock,
-    which this pure function does not do, so it gives ``None``.
-    """
-    value = _header(headers, "retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return seconds if seconds >= 0 and seconds == seconds and seconds != float("inf") else None
-    date = _header(headers, "date")
-    if date is None:
-        return None
-    try:
-        when: datetime = parsedate_to_datetime(value)
-        base: datetime = parsedate_to_datetime(date)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.utcoffset() is None or base.utcoffset() is None:
-        return None
-    return max(0.0, (when - base).total_seconds())
-
-
 def _detail(body: bytes) -> str | None:
     """The service's own words from an error body, shortened and stripped of control characters."""
     if not body:
@@ -134,7 +104,7 @@ def parse_response(status_code: int, headers: Mapping[str, str], body: bytes) ->
     if 200 <= status_code < 300:
         return Outcome(ok=True, status_code=status_code, message_id=_header(headers, "location"))
 
-    retry_after = parse_retry_after(headers)
+    retry_after = retry_after_from_headers(headers)
     try:
         phrase = HTTPStatus(status_code).phrase
     except ValueError:
