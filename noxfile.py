@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typing``."""
+"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typing``, ``nox -s docs``."""
 
 from __future__ import annotations
 
@@ -24,7 +24,15 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with --strict, then run the code blocks of README.md and docs/."""
+    session.install(".[docs,test]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"})
+    session.run("pytest", "tests/test_docs.py", *session.posargs)
+
+
+@nox.session
 def typing(session: nox.Session) -> None:
-    """mypy --strict over the package and the tests."""
-    session.install(".[test]", "mypy")
+    """mypy --strict over the package, the tests and the examples."""
+    session.install(".[test,examples]", "mypy")
     session.run("mypy")

@@ -6,16 +6,19 @@ import io
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from unipush import Notification, PushClient
 from unipush.apns import APNs, ApnsDevice
 from unipush.cli import main
 from unipush.sandbox._demo import run_demo
+from unipush.webpush import WebPush, WebPushSubscription
 
 pytest_plugins = ["pytester"]
 
@@ -64,6 +67,18 @@ def test_sandbox_command_prints_its_config_and_deliveries() -> None:
         delivery = json.loads(process.stdout.readline())
         assert delivery["provider"] == "apns"
         assert delivery["payload"]["aps"]["alert"]["title"] == "from outside"
+        # A browser-like Web Push subscription, over plain HTTP/2, as a program in another language would.
+        with httpx.Client(http2=True, verify=ssl.create_default_context(cafile=info["ca_path"])) as http:
+            answer = http.post(info["webpush_subscribe_url"])
+        assert answer.status_code == 201
+        subscription = WebPushSubscription.from_dict(answer.json())
+        webpush = WebPush(
+            vapid_private_key=Path(info["webpush_vapid_private_key_path"]),
+            subject="mailto:ops@example.com",
+            base_url=None,
+        )
+        with PushClient(webpush=webpush, verify=info["ca_path"]) as client:
+            assert client.send(Notification(title="web", deep_link="https://example.com/"), subscription).ok
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=10)

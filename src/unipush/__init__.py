@@ -21,7 +21,8 @@ from unipush._errors import (
     ValidationError,
 )
 from unipush._model import Action, Notification, Priority
-from unipush._provider import Provider
+from unipush._plugins import PROVIDER_ENTRY_POINT_GROUP, ProviderSpec, available_providers, load_provider
+from unipush._provider import Provider, SupportsAuthorize
 from unipush._results import BatchResult, Outcome, PreparedRequest, SendResult
 from unipush._retry import RetryBudget, RetryPolicy
 from unipush._sync import PushClient
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_TTL_SECONDS",
     "FCM",
     "MAX_TTL_SECONDS",
+    "PROVIDER_ENTRY_POINT_GROUP",
     "APNs",
     "Action",
     "ApnsDevice",
@@ -59,11 +61,13 @@ __all__ = [
     "Priority",
     "Provider",
     "ProviderError",
+    "ProviderSpec",
     "PushClient",
     "RateLimitedError",
     "RetryBudget",
     "RetryPolicy",
     "SendResult",
+    "SupportsAuthorize",
     "Target",
     "TimeoutError",
     "TransportError",
@@ -74,4 +78,6 @@ __all__ = [
     "WebPushStatus",
     "WebPushSubscription",
     "__version__",
+    "available_providers",
+    "load_provider",
 ]

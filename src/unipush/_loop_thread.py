@@ -12,7 +12,7 @@ import asyncio
 import concurrent.futures
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 __all__ = ["LoopThread"]
@@ -56,6 +56,10 @@ class LoopThread:
     def started(self) -> bool:
         """Whether the loop runs in this process."""
         return self._loop is not None and self._pid == os.getpid()
+
+    def call(self, callback: Callable[..., object], *args: object) -> None:
+        """Run ``callback(*args)`` on the loop thread soon (a plain callback, no future)."""
+        self._ensure().call_soon_threadsafe(callback, *args)
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Schedule ``coro`` on the loop; returns a thread-safe future."""

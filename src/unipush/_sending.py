@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from tenacity import AsyncRetrying, retry_if_result, stop_never
 
-from unipush._errors import TransportError, UnipushError, ValidationError
+from unipush._errors import ProviderError, TransportError, UnipushError, ValidationError
 from unipush._model import Notification
 from unipush._provider import Provider
 from unipush._results import Outcome, PreparedRequest, SendResult
@@ -109,6 +109,11 @@ class Sender:
             error = exc
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s %s attempt %d: %s", provider.name, request.target.short(), attempt, exc)
+        except ProviderError as exc:
+            # The credential itself was refused (e.g. the OAuth token endpoint said invalid_grant): a
+            # provider answer like any other, so a result, not an exception out of send().
+            outcome = Outcome(ok=False, status_code=exc.status_code, error=exc, reason=exc.reason)
+            logger.warning("%s %s: %s", provider.name, request.target.short(), exc)
         else:
             outcome = provider.parse(ready, response.status, response.headers, response.body)
             if logger.isEnabledFor(logging.DEBUG):

@@ -9,6 +9,7 @@ only in that one argument, never in return values.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ class Transport(Protocol):
         ...
 
 
-def make_ssl_context(verify: str | ssl.SSLContext | bool | None) -> ssl.SSLContext:
+def make_ssl_context(verify: str | os.PathLike[str] | ssl.SSLContext | bool | None) -> ssl.SSLContext:
     """An ``SSLContext`` from ``verify=``: a CA bundle path, a ready context, or True/None for the system CAs.
 
     ``False`` is refused: a push credential must never travel to an unverified host.
@@ -71,7 +72,13 @@ def make_ssl_context(verify: str | ssl.SSLContext | bool | None) -> ssl.SSLConte
         return verify
     if verify is False:
         raise ValueError("verify=False is not supported: pass the CA bundle of your test server instead")
-    context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if verify is True or verify is None:
+        cafile = None
+    elif isinstance(verify, (str, os.PathLike)):
+        cafile = os.fspath(verify)
+    else:
+        raise ValueError(f"verify must be a CA bundle path, an ssl.SSLContext or None, got {type(verify).__name__}")
+    context = ssl.create_default_context(cafile=cafile)
     context.minimum_version = ssl.TLSVersion.TLSv1_2  # APNs requires TLS 1.2 or later
     return context
 

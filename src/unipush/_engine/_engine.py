@@ -61,7 +61,9 @@ class Engine:
     It sets the ALPN protocols of ``ssl_context`` to ``["h2"]``.
 
     Args:
-        ssl_context: TLS settings for ``https`` origins (trust store, client certificate for APNs).
+        ssl_context: TLS settings for ``https`` origins (trust store).
+        origin_ssl_contexts: contexts for particular ``(host, port)`` origins, e.g. one holding the
+            APNs client certificate for certificate-based authentication.
             ``http`` URLs speak cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3), for tests.
         connect_timeout: seconds for TCP, TLS and the server's first SETTINGS frame, per attempt.
         connections_per_origin: connections opened per origin when streams run out.
@@ -81,6 +83,7 @@ class Engine:
         max_streams_cap: int = 1000,
         idle_ping_interval: float = 60.0,
         max_connect_attempts: int = 3,
+        origin_ssl_contexts: Mapping[tuple[str, int], ssl.SSLContext] | None = None,
     ) -> None:
         if connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive")
@@ -95,6 +98,10 @@ class Engine:
         # RFC 9113 §3.2: HTTP/2 over TLS is chosen with ALPN, and we speak nothing else.
         ssl_context.set_alpn_protocols(["h2"])
         self.ssl_context = ssl_context
+        # Per-(host, port) contexts: APNs certificate auth presents its client certificate to APNs only.
+        self._origin_ssl_contexts = dict(origin_ssl_contexts or {})
+        for context in self._origin_ssl_contexts.values():
+            context.set_alpn_protocols(["h2"])
         self.connect_timeout = connect_timeout
         self.connections_per_origin = connections_per_origin
         self.max_streams_cap = max_streams_cap
@@ -207,6 +214,10 @@ class Engine:
             pool = self._pools[key] = Pool(self, self._loop, scheme, host, port)
         route = self._routes[origin] = _Route(pool, scheme)
         return route
+
+    def ssl_context_for(self, host: str, port: int) -> ssl.SSLContext:
+        """The TLS context for connections to ``host:port``: its own when one was given, else the default."""
+        return self._origin_ssl_contexts.get((host, port), self.ssl_context)
 
     @property
     def stats(self) -> dict[str, Any]:

@@ -55,7 +55,7 @@ class Pool:
         default_port = 443 if scheme == "https" else 80
         shown_host = f"[{host}]" if ":" in host else host  # RFC 3986 §3.2.2: IPv6 literals in brackets
         self.authority = shown_host if port == default_port else f"{shown_host}:{port}"
-        self._ssl: ssl.SSLContext | None = engine.ssl_context if scheme == "https" else None
+        self._ssl: ssl.SSLContext | None = engine.ssl_context_for(host, port) if scheme == "https" else None
         self.pending: deque[Exchange] = deque()
         self._open: list[Connection] = []  # OPEN connections, in the order they opened
         self._others: set[Connection] = set()  # connecting or draining: still to close on aclose

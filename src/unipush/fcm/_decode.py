@@ -97,6 +97,10 @@ class FcmErrorCode(str, Enum):
             return cls.THIRD_PARTY_AUTH_ERROR
         return None
 
+    def __str__(self) -> str:
+        # The code as FCM writes it ("UNREGISTERED"), like ApnsReason, for logs and messages.
+        return str(self.value)
+
 
 def parse_response(status_code: int, headers: Mapping[str, str], body: bytes, *, device: bool = True) -> Outcome:
     """Decode one answer of ``messages:send``.

@@ -349,6 +349,7 @@ class Sandbox:
             "apns_url": self.apns_url,
             "fcm_url": self.fcm_url,
             "webpush_url": self.webpush_url,
+            "webpush_subscribe_url": self.webpush_url + "/subscribe",
             "ca_path": str(self.ca_path),
             "apns_key_path": str(apns.key_path),
             "apns_key_id": apns.key_id,

@@ -109,6 +109,7 @@ _TTL = re.compile(r"[0-9]+")  # RFC 8030 §5.2: TTL = 1*DIGIT
 _HOSTNAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")  # names that no one outside can reach
 _PUSH_PREFIX = "/push/"
+SUBSCRIBE_PATH = "/subscribe"  # sandbox-only: subscriptions for programs in any language
 _VERIFIED_CACHE_LIMIT = 4096
 _CURVE = ec.SECP256R1()
 _JWS = jwt.PyJWS()
@@ -360,10 +361,33 @@ class WebPushEmulator:
 
     async def handle(self, request: SandboxRequest) -> SandboxResponse:
         """Answer one request to the push service (see the module docstring for every rule and reason)."""
+        if request.path == SUBSCRIBE_PATH and request.method == "POST":
+            return self._subscribe_over_http(request)
         try:
             return self._push(request)
         except _Rejection as rejection:
             return _error(rejection.status, rejection.reason, rejection.detail)
+
+    def _subscribe_over_http(self, request: SandboxRequest) -> SandboxResponse:
+        """``POST /subscribe``: a browser-like subscription for programs that are not Python.
+
+        Sandbox-only (a real push service is subscribed to by the browser, not over HTTP). The optional
+        JSON body ``{"application_server_key": "<base64url>"}`` binds it to that VAPID key.
+        """
+        key: object = None
+        if request.body:
+            try:
+                document = json.loads(request.body)
+            except ValueError:
+                return _error(400, "BadRequest", "the body must be JSON")
+            key = document.get("application_server_key") if isinstance(document, dict) else None
+        if key is not None and not isinstance(key, str):
+            return _error(400, "BadRequest", "application_server_key must be a base64url string")
+        try:
+            subscription = self.subscribe(key)
+        except ValueError as exc:
+            return _error(400, "BadVapidPublicKey", str(exc))
+        return json_response(201, subscription)
 
     # -- the push ------------------------------------------------------------------------------------
 

@@ -1,0 +1,55 @@
+"""Every example runs as a user would run it, against the local sandbox, with warnings as errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+# A line each example must print when it worked.
+EXPECTED = {
+    "quickstart.py": "--- apns: POST https://api.sandbox.push.apple.com/3/device/",
+    "five_lines.py": "delivered, id ",
+    "fastapi_app.py": "POST /orders/1234/ship: 3 delivered, 1 failed",
+    "django_prune.py": "after: 4 devices",
+}
+NEEDS = {"fastapi_app.py": ["fastapi"]}
+
+# The variables the examples read real credentials from: unset, so they use the sandbox.
+CREDENTIAL_PREFIXES = ("APNS_", "FCM_", "VAPID_", "GOOGLE_APPLICATION_CREDENTIALS")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CREDENTIAL_PREFIXES)}
+    env["PYTHONWARNINGS"] = "error"
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_every_example_is_listed() -> None:
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs(name: str) -> None:
+    missing = [module for module in NEEDS.get(name, []) if importlib.util.find_spec(module) is None]
+    if missing:
+        pytest.skip(f"{name} needs {', '.join(missing)}: pip install 'unipush[examples]'")
+    result = run(str(EXAMPLES / name))
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert EXPECTED[name] in result.stdout, result.stdout
+    assert result.stderr == "", result.stderr
+
+
+def test_testing_example_passes_with_the_pytest_plugin() -> None:
+    result = run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLES / "testing"))
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    assert "3 passed" in result.stdout, result.stdout
