@@ -8,9 +8,9 @@ nox.options.sessions = ["lint", "typing", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 
-@nox.session
+@nox.session(python=["3.10", "3.11", "3.12", "3.13"])
 def tests(session: nox.Session) -> None:
-    """Run the test suite against an installed copy of the package."""
+    """Run the test suite against an installed copy of the package, on every supported Python."""
     session.install(".[test]")
     session.run("pytest", *session.posargs)
 

@@ -387,6 +387,13 @@ class _Negotiator(asyncio.Protocol):
         pass
 
 
+def _close_quietly(transport: asyncio.BaseTransport | None) -> None:
+    # On Python 3.10 an SSL transport closed by the peer is not marked closed, and its finaliser then
+    # warns "unclosed transport" (a ResourceWarning, an error under -W error): close it explicitly.
+    if transport is not None and not transport.is_closing():
+        transport.close()
+
+
 class _Stream:
     """A request being received on one HTTP/2 stream."""
 
@@ -474,6 +481,7 @@ class _H2Protocol(asyncio.Protocol):
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        _close_quietly(self._transport)
         self._transport = None
         if self._flush_handle is not None:
             self._flush_handle.cancel()
@@ -765,6 +773,7 @@ class _H11Protocol(asyncio.Protocol):
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
+        _close_quietly(self._transport)
         self._transport = None
         tasks = [self._task] if self._task is not None else []
         self._task = None
