@@ -22,7 +22,9 @@ __all__ = ["Engine"]
 # Apple's HTTP/2 example sends these as literals that never enter the HPACK table: a token or a
 # device-specific path would only evict useful entries, and secrets stay out of shared compression
 # state (RFC 7541 §7.1.3).
-_NEVER_INDEXED = frozenset({"authorization"})
+# ``apns-id`` is unique per request: indexing it would only churn the HPACK dynamic table (RFC 7541 §2.3.2)
+# and evict the fields that do repeat (apns-topic, apns-push-type...).
+_NEVER_INDEXED = frozenset({"authorization", "apns-id"})
 
 # Connection-specific fields are forbidden in HTTP/2 (RFC 9113 §8.2.2); ``host`` becomes :authority.
 _DROPPED = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "te"})
