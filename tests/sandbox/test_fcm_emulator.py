@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import google.auth.transport
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -20,6 +20,7 @@ from google.oauth2 import service_account
 
 from unipush._model import Action, Notification
 from unipush.fcm import FCM, FcmCondition, FcmDevice, FcmTopic
+from unipush.fcm._oauth import HttpxAuthRequest
 from unipush.sandbox._faults import Fault
 from unipush.sandbox._fcm import (
     ACCESS_TOKEN_LIFETIME,
@@ -53,49 +54,23 @@ class Clock:
         return self.now
 
 
-class EmulatorTransport(google.auth.transport.Request):
-    """google-auth's transport interface, answered by the emulator in-process (no sockets)."""
+def emulator_transport(emulator: FcmEmulator, calls: list[SandboxRequest]) -> HttpxAuthRequest:
+    """unipush's own google-auth transport, over an httpx transport answered by the emulator in-process."""
 
-    def __init__(self, emulator: FcmEmulator) -> None:
-        self.emulator = emulator
-        self.calls: list[SandboxRequest] = []
-
-    def __call__(
-        self,
-        url: str,
-        method: str = "GET",
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> Any:
+    def answer(request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
         assert url.startswith(BASE)
-        request = SandboxRequest(
-            method=method,
+        sandbox_request = SandboxRequest(
+            method=request.method,
             path=url.removeprefix(BASE),
-            headers={k.lower(): v for k, v in (headers or {}).items()},
-            body=body or b"",
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=request.content,
         )
-        self.calls.append(request)
-        response = self.emulator.respond(request)
-        return Response(response)
+        calls.append(sandbox_request)
+        response = emulator.respond(sandbox_request)
+        return httpx.Response(response.status, headers=dict(response.headers), content=response.body)
 
-
-class Response(google.auth.transport.Response):
-    def __init__(self, response: SandboxResponse) -> None:
-        self._response = response
-
-    @property
-    def status(self) -> int:
-        return self._response.status
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._response.headers
-
-    @property
-    def data(self) -> bytes:
-        return self._response.body
+    return HttpxAuthRequest(httpx.Client(transport=httpx.MockTransport(answer)))
 
 
 class Harness:
@@ -236,10 +211,11 @@ def test_google_auth_refresh_gets_a_working_token(harness: Harness) -> None:
     creds = service_account.Credentials.from_service_account_file(
         str(harness.emulator.service_account_path), scopes=[FCM_SCOPE]
     )
-    transport = EmulatorTransport(harness.emulator)
+    calls: list[SandboxRequest] = []
+    transport = emulator_transport(harness.emulator, calls)
     harness.clock.now = datetime.now(timezone.utc).timestamp()  # google-auth stamps iat with the real clock
     creds.refresh(transport)
-    assert [call.path for call in transport.calls] == ["/token"]
+    assert [call.path for call in calls] == ["/token"]
     assert harness.emulator.token_requests == 1
     assert isinstance(creds.token, str)
     assert creds.token.startswith("ya29.")
