@@ -27,6 +27,7 @@ from tests.test_plugins import install_fake_distribution
 from unipush import (
     Action,
     ApnsOptions,
+    ConfigurationError,
     FcmOptions,
     Notification,
     Target,
@@ -491,7 +492,12 @@ def plugin_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     install_fake_distribution(
         tmp_path / "site",
         "relay-plugin",
-        {"relay": "tests.fake_plugin:Relay", "relay-fn": "tests.fake_plugin:failing_factory"},
+        {
+            "relay": "tests.fake_plugin:Relay",
+            "relay-fn": "tests.fake_plugin:failing_factory",
+            "relay-property": "tests.fake_plugin:PropertyTypes",
+            "relay-broken": "tests.no_such_module:Relay",
+        },
     )
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     _serialize._TARGET_TYPES.clear()
@@ -510,11 +516,28 @@ def test_a_plugin_target_travels(plugin_installed: None) -> None:
     assert validate(form, schema) == []
 
 
-def test_a_plugin_without_target_types_is_named(plugin_installed: None) -> None:
-    with pytest.raises(
-        ValidationError, match=r"^target\.provider: provider 'relay-fn' .* does not declare target_types"
-    ):
-        target_from_dict({"v": 1, "provider": "relay-fn", "type": "device", "token": "t"})
+@pytest.mark.parametrize("name", ["relay-fn", "relay-property"])
+def test_a_plugin_without_target_types_is_named(plugin_installed: None, name: str) -> None:
+    message = rf"^target\.provider: provider '{name}' .* does not declare target_types as a class attribute"
+    with pytest.raises(ValidationError, match=message):
+        target_from_dict({"v": 1, "provider": name, "type": "device", "token": "t"})
+
+
+def test_a_plugin_that_cannot_be_imported_is_named(plugin_installed: None) -> None:
+    with pytest.raises(ValidationError, match=r"^target\.provider: provider 'relay-broken' .* could not be loaded"):
+        target_from_dict({"v": 1, "provider": "relay-broken", "type": "device", "token": "t"})
+
+
+def test_a_target_that_is_not_a_dataclass_must_write_its_own_form() -> None:
+    class Opaque(Target):
+        provider = "relay"
+
+        @property
+        def key(self) -> str:
+            return "opaque"
+
+    with pytest.raises(ConfigurationError, match="Opaque is not a dataclass"):
+        Opaque().to_dict()
 
 
 def test_target_types_are_read_without_building_the_provider() -> None:
