@@ -131,6 +131,9 @@ class HttpxTransport:
             raise _errors.TimeoutError(f"{method} {url}: {exc}") from exc
         except httpx.HTTPError as exc:
             raise TransportError(f"{method} {url}: {exc}") from exc
+        except ValueError as exc:
+            # httpcore reads ``:status`` with int(): "2oo" ends there, not in an httpx error.
+            raise TransportError(f"{urlsplit(url).netloc} sent a malformed response ({exc})") from exc
         if not 200 <= response.status_code <= 599:
             # As in the engine: no final status code, no answer to decode (RFC 9110 §15).
             raise TransportError(f"{method} {url}: malformed response: status {response.status_code}")

@@ -17,11 +17,13 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+import httpx
 import pytest
 from h2.errors import ErrorCodes
 
 import unipush
 from unipush._engine import MAX_RESPONSE_BODY, Engine, Response
+from unipush._transport import HttpxTransport
 from unipush.sandbox._tls import SandboxTLS
 
 pytestmark = pytest.mark.anyio
@@ -286,3 +288,18 @@ async def test_a_huge_status_value_is_quoted_short(raw_engine: Callable[..., Eng
 
     assert "(10000 bytes)" in str(caught.value)
     assert len(str(caught.value)) < 300
+
+
+@pytest.mark.parametrize("status", ["2oo", "99", "600", "1000"])
+async def test_a_malformed_status_through_httpx_is_a_transport_error(
+    client_context: ssl.SSLContext, raw_server: RawServer, status: str
+) -> None:
+    # http_client= bypasses the engine: the same answer must end the same way.
+    async with httpx.AsyncClient(http2=True, verify=client_context) as http:
+        transport = HttpxTransport(http)
+        with pytest.raises(unipush.TransportError) as caught:
+            await transport.request(
+                "GET", raw_server.url + "/head", {"x-head": json.dumps([(":status", status)])}, b"", timeout=10
+            )
+
+    assert not isinstance(caught.value, unipush.ProviderError)
