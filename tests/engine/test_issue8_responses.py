@@ -286,7 +286,7 @@ async def test_a_huge_status_value_is_quoted_short(raw_engine: Callable[..., Eng
     with pytest.raises(unipush.TransportError) as caught:
         await get(engine, raw_server, "/head", {"x-head": json.dumps([(":status", "2" * 10_000)])})
 
-    assert "(10000 bytes)" in str(caught.value)
+    assert "(10000 characters)" in str(caught.value)
     assert len(str(caught.value)) < 300
 
 

@@ -24,6 +24,7 @@ from h2.errors import ErrorCodes
 
 from unipush._engine._exchange import Exchange, Response
 from unipush._errors import TransportError
+from unipush._excerpt import excerpt
 
 if TYPE_CHECKING:
     from hpack.struct import Header
@@ -57,12 +58,6 @@ _ping_payloads = itertools.count(1)
 # Connection states. A connection takes new streams only while OPEN; DRAINING ones (GOAWAY received,
 # or closing) let their streams finish; CLOSED ones have settled every exchange they held.
 CONNECTING, OPEN, DRAINING, CLOSED = range(4)
-
-
-def _excerpt(value: bytes, limit: int = 40) -> str:
-    """A header value from the server, quoted and cut short for an error message."""
-    text = repr(value[:limit].decode("latin-1"))
-    return text if len(value) <= limit else f"{text}… ({len(value)} bytes)"
 
 
 def _valid_informational(raw: list[Header]) -> bool:
@@ -356,7 +351,10 @@ class Connection(asyncio.Protocol):
         self._unflushed.clear()
 
     def cancel(self, exchange: Exchange, code: ErrorCodes = ErrorCodes.CANCEL) -> None:
-        """Stop a stream whose caller gave up (timeout or cancellation): RST_STREAM(CANCEL), RFC 9113 §8.7."""
+        """Stop a stream whose caller gave up (timeout or cancellation): RST_STREAM(CANCEL), RFC 9113 §8.7.
+
+        Also for a response the engine refuses, with ``code`` (PROTOCOL_ERROR for a malformed one).
+        """
         stream_id = exchange.stream_id
         if self._exchanges.pop(stream_id, None) is None:
             return
@@ -430,7 +428,7 @@ class Connection(asyncio.Protocol):
                 if exchange is not None and not _valid_informational(event.headers):
                     self._refuse_head(exchange, event.headers)
             # Others need nothing from us: h2 answers PING and SETTINGS itself, we send no trailers
-            # and ignore received ones, informational (1xx) responses precede the real one.
+            # and ignore received ones; a valid informational (1xx) response precedes the real one.
 
     def _complete(self, exchange: Exchange) -> None:
         self.active -= 1
@@ -503,7 +501,8 @@ class Connection(asyncio.Protocol):
         elif len(statuses[0]) == 3 and statuses[0].isdigit() and 100 <= int(statuses[0]) <= 599:
             problem = ":status after a regular field"
         else:
-            problem = f":status {_excerpt(statuses[0])} is not a three-digit status code of 200-599"
+            quoted = excerpt(statuses[0].decode("latin-1"), 40, quote=True)
+            problem = f":status {quoted} is not a three-digit status code of 200-599"
         error = TransportError(
             f"{self.pool.authority} sent a malformed response ({problem}; RFC 9113 §8.3.2), "
             "so whether the request was processed is unknown",
