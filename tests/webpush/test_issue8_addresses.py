@@ -265,8 +265,8 @@ def test_plain_http_is_refused_off_this_machine(endpoint: str) -> None:
 @pytest.mark.parametrize(
     "check",
     [
-        lambda: WebPush(vapid_private_key=_KEY, subject="mailto:ops@example.com", allow_local_endpoints="yes"),
-        lambda: WebPush(vapid_private_key=_KEY, subject="mailto:ops@example.com", allow_local_endpoints=1),
+        lambda: WebPush(vapid_private_key=_KEY, subject="mailto:ops@example.com", allow_local_endpoints="yes"),  # type: ignore[arg-type]
+        lambda: WebPush(vapid_private_key=_KEY, subject="mailto:ops@example.com", allow_local_endpoints=1),  # type: ignore[arg-type]
     ],
 )
 def test_allow_local_endpoints_must_be_a_bool(check: Callable[[], WebPush]) -> None:
