@@ -54,7 +54,14 @@ def test_a_default_config_refuses_a_loopback_subscription(sandbox: Sandbox) -> N
         with pytest.raises(ValidationError) as sent:
             client.send(LINKED, browser)
         assert sent.value.field == "endpoint"
-    assert len(sandbox.inbox) == 0  # nothing went out
+        # In a batch, that target's result carries the refusal; the others are sent.
+        phone = sandbox.apns_device()
+        results = {result.target.key: result for result in client.send_many(LINKED, [browser, phone])}
+    refused, delivered = results[browser.endpoint], results[phone.token]
+    assert isinstance(refused.error, ValidationError)
+    assert refused.error.field == "endpoint"
+    assert delivered.ok
+    assert [d.provider for d in sandbox.inbox.all()] == ["apns"]  # nothing went to the loopback endpoint
 
 
 def test_the_sandbox_turns_the_opt_in_on(sandbox: Sandbox) -> None:
