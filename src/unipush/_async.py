@@ -62,13 +62,13 @@ class AsyncPushClient(BaseClient):
             await stream.aclose()
 
     async def subscribe_to_topic(
-        self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice]
+        self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice] | str | FcmDevice
     ) -> TopicManagementResult:
         """Subscribe FCM registration tokens to ``topic``; see ``PushClient.subscribe_to_topic``."""
         return await self._manage_topic("subscribe", topic, tokens)
 
     async def unsubscribe_from_topic(
-        self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice]
+        self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice] | str | FcmDevice
     ) -> TopicManagementResult:
         """Unsubscribe FCM registration tokens from ``topic``; see ``PushClient.subscribe_to_topic``."""
         return await self._manage_topic("unsubscribe", topic, tokens)

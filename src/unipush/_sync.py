@@ -115,7 +115,9 @@ class PushClient(BaseClient):
             self._callback(result)
             yield index, result
 
-    def subscribe_to_topic(self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice]) -> TopicManagementResult:
+    def subscribe_to_topic(
+        self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice] | str | FcmDevice
+    ) -> TopicManagementResult:
         """Subscribe FCM registration tokens to ``topic``; one result per token, in input order.
 
         Up to 1,000 tokens go in one Instance ID call, more in several. A dead token is reported like a
@@ -124,7 +126,9 @@ class PushClient(BaseClient):
         """
         return self._manage_topic("subscribe", topic, tokens)
 
-    def unsubscribe_from_topic(self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice]) -> TopicManagementResult:
+    def unsubscribe_from_topic(
+        self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice] | str | FcmDevice
+    ) -> TopicManagementResult:
         """Unsubscribe FCM registration tokens from ``topic``; like ``subscribe_to_topic``."""
         return self._manage_topic("unsubscribe", topic, tokens)
 

@@ -260,8 +260,9 @@ def _call_failure(status_code: int, headers: Mapping[str, str], body: bytes, doc
     """A non-200 answer: the call failed for every token in it."""
     error_field = document.get("error") if isinstance(document, Mapping) else None
     text: str | None = None
-    if isinstance(error_field, str):  # IID: {"error": "<CODE>"}
+    if isinstance(error_field, str):  # IID: {"error": "<CODE>"}, nothing more to quote
         name: str | None = error_field
+        text = _phrase(status_code)
     elif isinstance(error_field, Mapping):  # Google's front end: a google.rpc.Status
         name = error_field.get("status") if isinstance(error_field.get("status"), str) else None
         text = error_field.get("message") if isinstance(error_field.get("message"), str) else None

@@ -514,6 +514,7 @@ class FcmEmulator:
         client_email: the service account's email.
         private_key_id: the service-account key id (the JWT ``kid``).
         token_requests: how many requests reached the token endpoint.
+        topic_requests: how many requests reached ``iid/v1:batchAdd`` / ``:batchRemove``.
     """
 
     name = "fcm"
@@ -542,6 +543,7 @@ class FcmEmulator:
         directory.mkdir(parents=True, exist_ok=True)
         self._path: Path | None = None
         self.token_requests = 0
+        self.topic_requests = 0
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[float, frozenset[str]]] = {}  # access token -> (expires at, scopes)
         self._expired: set[str] = set()
@@ -836,6 +838,8 @@ class FcmEmulator:
 
     def _topic_management(self, request: SandboxRequest, operation: str) -> SandboxResponse:
         """Instance ID server API: (un)subscribe up to 1,000 registration tokens to one topic."""
+        with self._lock:
+            self.topic_requests += 1
         if request.method != "POST":
             return _not_found_page(request.path.split("?", 1)[0])
         if request.headers.get("access_token_auth", "").lower() != "true":
@@ -849,13 +853,13 @@ class FcmEmulator:
         if not isinstance(document, dict):
             return _iid_error(400, "INVALID_ARGUMENT", "the body is not a JSON object")
         to, tokens = document.get("to"), document.get("registration_tokens")
-        if not isinstance(to, str) or not to.startswith("/topics/") or not _TOPIC_NAME.fullmatch(to[8:]):
+        topic = to.removeprefix("/topics/") if isinstance(to, str) else ""
+        if not isinstance(to, str) or not to.startswith("/topics/") or not _TOPIC_NAME.fullmatch(topic):
             return _iid_error(400, "INVALID_ARGUMENT", "'to' must be /topics/<name>, the name in [a-zA-Z0-9-_.~%]")
         if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
             return _iid_error(400, "INVALID_ARGUMENT", "'registration_tokens' must be a non-empty list of strings")
         if len(tokens) > MAX_TOPIC_TOKENS:
             return _iid_error(400, "INVALID_ARGUMENT", f"{len(tokens)} registration tokens; at most {MAX_TOPIC_TOKENS}")
-        topic = to[8:]
         results: list[dict[str, str]] = []
         with self._lock:
             for token in tokens:
