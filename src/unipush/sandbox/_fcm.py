@@ -49,6 +49,15 @@ Unknown but well-formed registration tokens are accepted, so users can send to a
 well-formed token is 32 to 4096 characters of ``[A-Za-z0-9_:-]`` (real ones are about 160, an instance
 id, a colon and an ``APA91b...`` part: ``new_device()`` makes such tokens).
 
+**Topics** (Instance ID server API, ``POST /iid/v1:batchAdd`` and ``/iid/v1:batchRemove``): the body is
+``{"to": "/topics/<name>", "registration_tokens": [...]}`` (1 to 1,000 tokens), the credential the same bearer
+token as for sends plus ``access_token_auth: true``. A refused call is ``{"error": "<CODE>"}`` (400
+``INVALID_ARGUMENT`` for a malformed body, 401 ``UNAUTHENTICATED`` without ``access_token_auth``); otherwise 200
+``{"results": [...]}``, one entry per token in order: ``{}``, ``NOT_FOUND`` (``invalidate()``-d),
+``INVALID_ARGUMENT`` (not a token) or ``TOO_MANY_TOPICS`` (FCM's 2,000 topics per app instance). A send to a
+topic is recorded under the topic and then once per live subscribed token; a condition reaches the tokens whose
+topics satisfy it (parentheses first, then left to right, as FCM's topic guide says).
+
 Faults (``fault_response``): 429 ``RESOURCE_EXHAUSTED``/``QUOTA_EXCEEDED``, 500 ``INTERNAL``, 503
 ``UNAVAILABLE`` and the other statuses of FCM's ErrorCode table; ``invalid_token`` is 404 ``UNREGISTERED``,
 ``bad_token`` 400 ``INVALID_ARGUMENT`` on the token, ``expired_credential`` a plain 401 ``UNAUTHENTICATED``.
