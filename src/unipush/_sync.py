@@ -23,7 +23,7 @@ from unipush._results import BatchResult, SendResult
 from unipush._sending import Sender
 from unipush._targets import Target
 from unipush.fcm._target import FcmDevice, FcmTopic
-from unipush.fcm._topics import TopicManagementResult, TopicOperation
+from unipush.fcm._topics import TopicManagementResult, TopicOperation, registration_tokens, topic_name
 
 __all__ = ["PushClient"]
 
@@ -133,6 +133,9 @@ class PushClient(BaseClient):
         return self._manage_topic("unsubscribe", topic, tokens)
 
     def _manage_topic(self, operation: TopicOperation, topic: object, tokens: object) -> TopicManagementResult:
+        # Checked here, so that ``tokens`` (a generator over a database, say) is read in the caller's thread
+        # and bad input raises before the loop thread starts.
+        topic, tokens = topic_name(topic), registration_tokens(tokens)
         loop, sender = self._get()
         result = loop.run(sender.manage_topic(operation, topic, tokens, concurrency=self._concurrency))
         for item in result:

@@ -291,3 +291,19 @@ def test_faults_answer_in_the_iid_format(sandbox: Sandbox, http: httpx.Client) -
     assert answer.status_code == 429
     assert answer.json() == {"error": "RESOURCE_EXHAUSTED"}
     assert answer.headers["retry-after"] == "3"
+
+
+def test_the_sync_client_reads_the_tokens_in_the_callers_thread(sandbox: Sandbox) -> None:
+    import threading
+
+    devices = [sandbox.fcm_device() for _ in range(3)]
+    readers: set[str] = set()
+
+    def tokens() -> Iterator[FcmDevice]:
+        for device in devices:
+            readers.add(threading.current_thread().name)
+            yield device
+
+    with sandbox.client() as client:
+        assert client.subscribe_to_topic("threads", tokens()).success_count == 3
+    assert readers == {threading.current_thread().name}
