@@ -19,6 +19,7 @@ EXPECTED = {
     "five_lines.py": "delivered, id ",
     "fastapi_app.py": "POST /orders/1234/ship: 3 delivered, 1 failed",
     "django_prune.py": "after: 4 devices",
+    "fcm_topics.py": "the topic message reached 3 devices",
 }
 NEEDS = {"fastapi_app.py": ["fastapi"]}
 

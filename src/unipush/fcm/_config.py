@@ -33,6 +33,7 @@ from unipush.fcm._decode import parse_response
 from unipush.fcm._encode import encode
 from unipush.fcm._oauth import AccessTokenSource
 from unipush.fcm._target import FcmCondition, FcmDevice, FcmTopic
+from unipush.fcm._topics import IID_BASE_URL
 
 __all__ = ["DEFAULT_BASE_URL", "FCM", "FCM_SCOPE"]
 
@@ -68,6 +69,10 @@ class FCM:
             or the unipush sandbox.
         token_uri: the OAuth2 token endpoint to use instead of the one in the credentials (the
             sandbox's token endpoint, for example).
+        iid_base_url: the Instance ID host that topic subscriptions go to
+            (``client.subscribe_to_topic``). Defaults to ``https://iid.googleapis.com`` with Google's
+            ``base_url``, and to ``base_url`` itself when that is another host (the sandbox, or a proxy that
+            serves both).
 
     Raises:
         ConfigurationError: the credentials are missing or unusable, or no project id can be found.
@@ -81,12 +86,16 @@ class FCM:
         project_id: str | None = None,
         base_url: str | None = None,
         token_uri: str | None = None,
+        iid_base_url: str | None = None,
     ) -> None:
         if service_account is not None and credentials is not None:
             raise ConfigurationError("FCM: pass either service_account or credentials, not both")
         if token_uri is not None:
             _check_url("token_uri", token_uri)
         self._base_url = _check_url("base_url", base_url if base_url is not None else DEFAULT_BASE_URL).rstrip("/")
+        if iid_base_url is None:
+            iid_base_url = IID_BASE_URL if self._base_url == DEFAULT_BASE_URL else self._base_url
+        self._iid_base_url = _check_url("iid_base_url", iid_base_url).rstrip("/")
         self._service_account_email: str | None = None
 
         found_project: str | None
@@ -139,6 +148,11 @@ class FCM:
     def base_url(self) -> str:
         """The FCM endpoint, without a trailing slash."""
         return self._base_url
+
+    @property
+    def iid_base_url(self) -> str:
+        """The Instance ID host for topic subscriptions, without a trailing slash."""
+        return self._iid_base_url
 
     @property
     def url(self) -> str:
