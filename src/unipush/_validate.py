@@ -144,8 +144,9 @@ def optional_number(
         raise ValidationError(field, f"must be a number, got {type(value).__name__}")
     try:
         number = float(value)
-    except OverflowError:  # an int beyond float range (10**400)
-        raise ValidationError(field, f"is out of range, got an int of {value.bit_length()} bits") from None
+    except OverflowError:  # only an int can be beyond float range (10**400)
+        bits = int.bit_length(int(value))
+        raise ValidationError(field, f"is out of range, got an int of {bits} bits") from None
     if number != number or number in (float("inf"), float("-inf")):
         raise ValidationError(field, "must be a finite number")
     if minimum is not None and number < minimum:

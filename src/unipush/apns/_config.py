@@ -129,7 +129,8 @@ class APNs:
         cert_password: str | bytes | None = None,
     ) -> None:
         self._topic = _bundle_id(topic)
-        if not isinstance(environment, str) or environment not in BASE_URLS:
+        given: object = environment  # typed as a Literal, but callers may pass anything (even a dict)
+        if not isinstance(given, str) or given not in BASE_URLS:
             raise ConfigurationError(f"APNs environment must be 'production' or 'sandbox', got {environment!r}")
         self._environment: Environment = environment
         self._base_url = _base_url(base_url, environment)
