@@ -37,7 +37,7 @@ from unipush._model import Notification
 from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
 from unipush._validate import read_error_reason, service_url
-from unipush.apns._auth import ProviderTokenSigner
+from unipush.apns._auth import _TEN_ALNUM, ProviderTokenSigner
 from unipush.apns._decode import parse_response
 from unipush.apns._encode import render
 from unipush.apns._target import ApnsDevice
@@ -57,7 +57,6 @@ BASE_URLS: Mapping[str, str] = {
     "sandbox": "https://api.sandbox.push.apple.com",
 }
 
-_TEN_ALNUM = re.compile(r"[A-Za-z0-9]{10}\Z")
 _BUNDLE_ID = re.compile(r"[A-Za-z0-9._-]+")
 _PEM_MARK = b"-----BEGIN"
 
@@ -297,7 +296,7 @@ def _base_url(base_url: object, environment: str) -> str:
 def _ten_alnum(name: str, value: object) -> str:
     if value is None:
         raise ConfigurationError(f"APNs {name} is required with key= (token auth)")
-    if not isinstance(value, str) or not _TEN_ALNUM.match(value):
+    if not isinstance(value, str) or not _TEN_ALNUM.fullmatch(value):
         what = "Key ID of the .p8 key" if name == "key_id" else "Team ID of the developer account"
         raise ConfigurationError(f"APNs {name} must be the 10-letter-or-digit {what}, got {value!r}")
     return value
