@@ -97,7 +97,8 @@ class ProviderTokenSigner:
     def __init__(self, key: ec.EllipticCurvePrivateKey, *, key_id: str, team_id: str) -> None:
         if not _is_p256(key):
             raise ConfigurationError("APNs signing key must be a P-256 (SECP256R1) EllipticCurvePrivateKey")
-        for name, value in (("key_id", key_id), ("team_id", team_id)):
+        ids: tuple[tuple[str, object], ...] = (("key_id", key_id), ("team_id", team_id))
+        for name, value in ids:
             # Both go into every JWT (kid, iss); APNs issues them as 10 letters or digits.
             if not isinstance(value, str) or not _TEN_ALNUM.fullmatch(value):
                 raise ConfigurationError(f"APNs {name} must be 10 letters or digits, got {value!r}")
