@@ -31,7 +31,9 @@ from unipush import (
     RetryPolicy,
     UnipushError,
     ValidationError,
+    WebPush,
     WebPushOptions,
+    WebPushSubscription,
 )
 from unipush.sandbox import Sandbox
 
@@ -43,6 +45,14 @@ def apns(**kwargs: Any) -> APNs:
     settings: dict[str, Any] = {"key": APNS_KEY, "key_id": "ABC123DEFG", "team_id": "TEAM123456", "topic": "com.x"}
     settings.update(kwargs)
     return APNs(**settings)
+
+
+def _webpush(**kwargs: Any) -> WebPush:
+    return WebPush(vapid_private_key=APNS_KEY, subject="mailto:ops@example.com", **kwargs)
+
+
+def _sub() -> WebPushSubscription:
+    return subscription()
 
 
 # -- item 2: lone surrogates anywhere in the model's text --------------------------------------------
@@ -257,6 +267,14 @@ def test_injected_header_never_reaches_the_wire(sandbox: Sandbox) -> None:
             lambda: FCM(service_account={**service_account(), "token_uri": "https://[::1"}),
             ConfigurationError,
             "token_uri",
+        ),
+        (lambda: _webpush(base_url="https://[::1"), ConfigurationError, "base_url"),
+        (lambda: _webpush(base_url="https://a.example:99999"), ConfigurationError, "base_url"),
+        (lambda: _webpush(default_navigate="https://[::1"), ConfigurationError, "default_navigate"),
+        (
+            lambda: WebPushSubscription(_sub().endpoint + "\udfff", _sub().p256dh, _sub().auth),
+            ValidationError,
+            "endpoint",
         ),
         (lambda: RetryPolicy(max_attempts="3"), ValidationError, "max_attempts"),  # type: ignore[arg-type]
         (lambda: RetryPolicy(jitter=float("nan")), ValidationError, "jitter"),

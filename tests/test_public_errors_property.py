@@ -39,6 +39,7 @@ from unipush import (
     WebPush,
     WebPushOptions,
     WebPushSubscription,
+    target_from_dict,
 )
 from unipush.apns import ProviderTokenSigner
 
@@ -270,6 +271,23 @@ def _sub() -> WebPushSubscription:
     return subscription()
 
 
+# The serialised forms (docs/serialization.md) that the from_dict entries corrupt one member at a time.
+RICH_FORM = Notification(
+    title="t",
+    deep_link="https://a.example/",
+    actions=[Action("a", "A")],
+    apns=ApnsOptions(loc_key="K"),
+    fcm=FcmOptions(event_time=datetime(2020, 1, 1, tzinfo=timezone.utc)),
+    webpush=WebPushOptions(timestamp=datetime(2020, 1, 1, tzinfo=timezone.utc)),
+).to_dict()
+NOTIFICATION_KEYS = ["v", *field_names(Notification), "unknown"]
+OPTION_KEYS = sorted({*field_names(ApnsOptions), *field_names(FcmOptions), *field_names(WebPushOptions)})
+TARGET_FORMS = [
+    target.to_dict()
+    for target in (ApnsDevice("ab" * 32), FcmDevice("t"), FcmTopic("news"), FcmCondition("'a' in topics"))
+] + [subscription().to_dict()]
+
+
 CONSTRUCTORS: dict[str, tuple[Callable[..., object], st.SearchStrategy[dict[str, Any]]]] = {
     "Notification": (Notification, kwargs_for(field_names(Notification), NOTIFICATION_PLAUSIBLE)),
     "Action": (
@@ -351,14 +369,15 @@ CONSTRUCTORS: dict[str, tuple[Callable[..., object], st.SearchStrategy[dict[str,
     ),
     "WebPush": (
         WebPush,
-        # base_url is left to tests/webpush (Web Push owns its URL check); every other argument is fuzzed.
         kwargs_for(
-            ["vapid_private_key", "subject", "vapid_expiration", "default_navigate"],
+            field_names(WebPush),
             {
                 "vapid_private_key": st.just(VAPID_KEY),
                 "subject": st.just("mailto:ops@example.com") | wild_text.map("mailto:{}".format),
                 "vapid_expiration": st.timedeltas(),
                 "default_navigate": url_like,
+                "base_url": url_like,
+                "allow_local_endpoints": st.booleans(),
             },
             required=("vapid_private_key", "subject"),
         ),
@@ -382,6 +401,41 @@ CONSTRUCTORS: dict[str, tuple[Callable[..., object], st.SearchStrategy[dict[str,
                 "team_id": st.just("TEAM123456"),
             },
             required=("key", "key_id", "team_id"),
+        ),
+    ),
+    "Notification.from_dict": (
+        Notification.from_dict,
+        st.fixed_dictionaries(
+            {
+                "data": wild
+                | st.builds(lambda key, value: {**RICH_FORM, key: value}, st.sampled_from(NOTIFICATION_KEYS), wild)
+                | st.builds(
+                    lambda block, key, value: {**RICH_FORM, block: {key: value}},
+                    st.sampled_from(["apns", "fcm", "webpush"]),
+                    st.sampled_from(OPTION_KEYS),
+                    wild | wild_text.map(lambda t: "2020-01-01T00:00:00" + t),
+                )
+                | st.builds(
+                    lambda index, key, value: {**RICH_FORM, "actions": [{"id": "a", "title": "A", key: value}]},
+                    st.integers(0, 1),
+                    st.sampled_from(["id", "title", "icon", "deep_link", "x"]),
+                    wild,
+                )
+            }
+        ),
+    ),
+    "target_from_dict": (
+        target_from_dict,
+        st.fixed_dictionaries(
+            {
+                "data": wild
+                | st.builds(
+                    lambda form, key, value: {**form, key: value},
+                    st.sampled_from(TARGET_FORMS),
+                    st.sampled_from(["v", "provider", "type", "token", "name", "expr", "endpoint", "keys"]),
+                    wild,
+                )
+            }
         ),
     ),
     "RetryBudget": (RetryBudget, kwargs_for(["ratio", "min_per_second", "clock"], {"ratio": st.floats(0, 1)})),
@@ -428,7 +482,8 @@ def test_every_public_constructor_is_fuzzed() -> None:
         for name in unipush.__all__
         if inspect.isclass(getattr(unipush, name)) and not issubclass(getattr(unipush, name), BaseException)
     }
-    assert public - NOT_FUZZED == {name for name in CONSTRUCTORS if "." not in name} - {"ProviderTokenSigner"}
+    fuzzed = {name for name in CONSTRUCTORS if "." not in name} - {"ProviderTokenSigner", "target_from_dict"}
+    assert public - NOT_FUZZED == fuzzed
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
