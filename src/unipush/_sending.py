@@ -344,11 +344,11 @@ class Sender:
         try:
             index = 0
             async for item in _aiter(pairs):
-                if self.closed:
-                    if not finish_input:
-                        break
+                if self.closed:  # this item was pulled, so it gets its result; then stop, or finish the input
                     pair = unpack_pair(item)
                     yield index, self.closed_result(item if isinstance(pair, ValidationError) else pair[1])
+                    if not finish_input:
+                        break
                     index += 1
                     continue
                 if len(tasks) >= concurrency:

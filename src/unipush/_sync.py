@@ -133,11 +133,11 @@ class PushClient(BaseClient):
         try:
             self._check_open()
             for index, item in enumerate(pairs):
-                if self._closed:
-                    if not finish_input:
-                        break
+                if self._closed:  # this item was pulled, so it gets its result; then stop, or finish the input
                     pair = unpack_pair(item)
                     yield index, sender.closed_result(item if isinstance(pair, ValidationError) else pair[1])
+                    if not finish_input:
+                        break
                     continue
                 while relay.in_flight >= self._concurrency:
                     yield from self._collect(relay)
