@@ -52,7 +52,7 @@ async def test_connection_refused_fails_after_every_attempt(client_context: ssl.
     engine = Engine(ssl_context=client_context, max_connect_attempts=3)
     try:
         # No count in the engine's message: the sender quotes the one count its result has.
-        with pytest.raises(unipush.TransportError, match="^cannot connect to 127.0.0.1") as caught:
+        with pytest.raises(unipush.TransportError, match=r"^cannot connect to 127\.0\.0\.1") as caught:
             await engine.request("POST", f"https://127.0.0.1:{closed_port}/x", {}, b"", timeout=5)
     finally:
         await engine.aclose()
