@@ -189,7 +189,7 @@ def test_stream_gives_every_item_a_result_whatever_it_is(driver: Driver, sandbox
     _failed(by_target[id(items[2])], ValidationError, "pairs: each item must be a (notification, target) pair")
     _failed(by_target[id(items[3])], ValidationError, "got tuple")
     _failed(next(r for r in results if r.provider == "broken"), ConfigurationError, "RuntimeError")
-    _failed(next(r for r in results if r.target == "ab" * 32), ValidationError, "got str")
+    _failed(by_target[id(items[5][1])], ValidationError, "target: must be a unipush Target, got str")
     assert _delivered(sandbox) == {apns.token, fcm2.token}
 
 
