@@ -31,6 +31,8 @@ __all__ = ["BaseClient", "ClientCore", "check_batch", "check_pairs", "check_requ
 _URL = re.compile(r"https?://(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?(?:/[\x21-\x7e]*)?\Z")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 §5.6.2: method and field names
 _BAD_FIELD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 §5.5, RFC 9113 §8.2.1: no CR, LF, NUL
+_TCHAR = r"[!#$%&'*+.^_`|~0-9A-Za-z-]"
+_NAMES = re.compile(rf"(?:{_TCHAR}+(?:\n{_TCHAR}+)*)?")  # field names joined by "\n": one regex per request
 
 
 def _kind(value: object) -> str:
@@ -90,6 +92,14 @@ def check_request(provider: str, request: object) -> PreparedRequest:
         raise refuse(f"method must be an HTTP method name, got {method!r}"[:120])
     if not isinstance(headers, Mapping):
         raise refuse(f"headers must be a mapping, got {_kind(headers)}")
+    # The hot path: every request of every send passes here, so all names and all values are checked
+    # at once; only a request that fails is walked field by field, for the message.
+    try:
+        names, values = "\n".join(headers), "".join(headers.values())
+    except TypeError:
+        names = values = ""
+    if values and _NAMES.fullmatch(names) is not None and _BAD_FIELD_VALUE.search(values) is None:
+        return _checked_body(request, body, refuse)
     for name, value in cast(Mapping[object, object], headers).items():
         if not isinstance(name, str) or _TOKEN.match(name) is None:
             raise refuse(f"header name {name!r} is not a valid field name"[:120])
@@ -98,6 +108,12 @@ def check_request(provider: str, request: object) -> PreparedRequest:
         if _BAD_FIELD_VALUE.search(value) is not None:
             # Most likely from the input (a collapse key, a topic): a value error, not a broken provider.
             raise ValidationError(f"{provider} header {name}", "holds a control character (CR, LF, NUL...)")
+    return _checked_body(request, body, refuse)
+
+
+def _checked_body(
+    request: PreparedRequest, body: object, refuse: Callable[[str], ConfigurationError]
+) -> PreparedRequest:
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise refuse(f"body must be bytes, got {_kind(body)}")
     return request
