@@ -11,6 +11,7 @@ Every test runs with both clients (the ``driver`` fixture of ``tests/test_send.p
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from unipush import (
     Notification,
     Outcome,
     PreparedRequest,
+    ProviderError,
     SendResult,
     Target,
     UnipushError,
@@ -62,11 +64,18 @@ UNUSABLE: dict[str, dict[str, Any]] = {
 }
 
 
+# Tokens whose request is fine and goes out (to ``base_url``), and whose ``authorize``/``parse`` then fail.
+SENT = {"auth-runtime", "auth-none", "parse-crash", "parse-garbage"}
+
+
 class Broken:
-    """A plugin provider whose ``prepare`` fails in every way a third party's code can."""
+    """A plugin provider whose ``prepare``, ``authorize`` and ``parse`` fail in every way a third party's code can."""
 
     name = "broken"
     target_types: tuple[type[Target], ...] = (BrokenDevice,)
+
+    def __init__(self, base_url: str = "https://broken.example") -> None:
+        self.base_url = base_url
 
     def prepare(self, notification: Notification, target: Target, *, now: datetime) -> PreparedRequest:
         """Misbehave as ``target.token`` says."""
@@ -82,12 +91,28 @@ class Broken:
         if how == "none":
             return cast(PreparedRequest, None)
         fields: dict[str, Any] = {"url": "https://broken.example/send", "method": "POST", "headers": {}}
-        fields.update(UNUSABLE[how])
+        if how in SENT:
+            fields["url"] = f"{self.base_url}/broken/{how}"
+        else:
+            fields.update(UNUSABLE[how])
         return PreparedRequest(provider=self.name, target=target, body=b"{}", **fields)
 
+    def authorize(self, request: PreparedRequest, *, refresh: bool, ssl_context: ssl.SSLContext) -> PreparedRequest:
+        """Fails for the ``auth-*`` tokens."""
+        how = cast(BrokenDevice, request.target).token
+        if how == "auth-runtime":
+            raise RuntimeError("the credential hook has a bug")
+        if how == "auth-none":
+            return cast(PreparedRequest, None)
+        return request
+
     def parse(self, request: PreparedRequest, status_code: int, headers: Mapping[str, str], body: bytes) -> Outcome:
-        """Never reached: nothing of this plugin is ever sent."""
-        raise AssertionError("a broken request was sent")
+        """Fails for the ``parse-*`` tokens (a real answer came from the sandbox)."""
+        how = cast(BrokenDevice, request.target).token
+        if how == "parse-crash":
+            raise KeyError("name")
+        assert how == "parse-garbage", f"a request that should never be sent was: {how}"
+        return cast(Outcome, "garbage")
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +125,7 @@ def sandbox() -> Iterator[Sandbox]:
 def driver(request: pytest.FixtureRequest, sandbox: Sandbox) -> Iterator[Driver]:
     sandbox.inbox.clear()
     sandbox.faults.clear()
-    driver = Driver(request.param, sandbox, providers=[Broken()])
+    driver = Driver(request.param, sandbox, providers=[Broken(sandbox.fcm_url)])
     yield driver
     driver.close()
 
@@ -191,6 +216,28 @@ def test_stream_gives_every_item_a_result_whatever_it_is(driver: Driver, sandbox
     _failed(next(r for r in results if r.provider == "broken"), ConfigurationError, "RuntimeError")
     _failed(by_target[id(items[5][1])], ValidationError, "target: must be a unipush Target, got str")
     assert _delivered(sandbox) == {apns.token, fcm2.token}
+
+
+def test_a_plugins_failing_credential_hook_or_decoder_is_that_targets_result(driver: Driver, sandbox: Sandbox) -> None:
+    good = sandbox.apns_device()
+    targets: list[Any] = [BrokenDevice(how) for how in sorted(SENT)] + [good]
+    batch = driver.send_many(N, targets)
+    assert [r.target for r in batch] == targets
+    by_token = {r.target.key: r for r in batch}
+    _failed(by_token["auth-runtime"], ConfigurationError, "failed to authorize", "RuntimeError: the credential hook")
+    _failed(by_token["auth-none"], ConfigurationError, "authorize must return a PreparedRequest, got NoneType")
+    for how in ("parse-crash", "parse-garbage"):  # sent and answered (the sandbox's 404), but not decodable
+        result = by_token[how]
+        assert not result.ok
+        assert result.attempts == 1  # final: not retried
+        assert type(result.error) is ProviderError
+        assert result.status_code == result.error.status_code == 404
+        assert "could not decode its answer (HTTP 404" in str(result.error)
+    assert "KeyError" in str(by_token["parse-crash"].error)
+    assert "parse returned str, not an Outcome" in str(by_token["parse-garbage"].error)
+    assert by_token[good.token].ok
+    with pytest.raises(ConfigurationError, match="RuntimeError"):
+        driver.send(N, BrokenDevice("auth-runtime"))  # send() raises it: a unipush error, not the plugin's
 
 
 # -- send() and render(): one-line unipush errors, raised -----------------------------------------

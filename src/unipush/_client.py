@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from unipush._errors import ConfigurationError, UnipushError, ValidationError
+from unipush._foreign import foreign_error
 from unipush._model import Notification
 from unipush._plugins import ProviderSpec, resolve_providers
 from unipush._provider import Provider, check_provider
@@ -37,20 +38,6 @@ _NAMES = re.compile(rf"(?:{_TCHAR}+(?:\n{_TCHAR}+)*)?")  # field names joined by
 
 def _kind(value: object) -> str:
     return type(value).__name__
-
-
-def _foreign(provider: str, stage: str, exc: Exception) -> UnipushError:
-    """A provider's non-unipush exception as the one-line unipush error it stands for.
-
-    Only unipush's error tree leaves the public API. A ``ValueError``/``TypeError``/``OverflowError``
-    (``UnicodeError`` included) says the input could not be rendered; anything else, that the provider
-    itself is broken. The original stays the ``__cause__`` for debugging.
-    """
-    text = str(exc).splitlines()[0][:200] if str(exc) else ""
-    detail = f"{_kind(exc)}: {text}" if text else _kind(exc)
-    if isinstance(exc, (ValueError, TypeError, OverflowError)):
-        return ValidationError("notification", f"provider {provider!r} could not {stage} it ({detail})")
-    return ConfigurationError(f"provider {provider!r} failed to {stage} the request ({detail})")
 
 
 def check_request(provider: str, request: object) -> PreparedRequest:
@@ -190,7 +177,7 @@ class ClientCore:
         except UnipushError:
             raise
         except Exception as exc:
-            raise _foreign(provider.name, "render", exc) from exc
+            raise foreign_error(provider.name, "render", exc) from exc
         return provider, check_request(provider.name, request)
 
     def render(self, notification: Notification, target: Target) -> PreparedRequest:

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from tenacity import AsyncRetrying, retry_if_result, stop_never
 
-from unipush._errors import ProviderError, TransportError, UnipushError, ValidationError
+from unipush._errors import ConfigurationError, ProviderError, TransportError, UnipushError, ValidationError
+from unipush._foreign import describe, foreign_error
 from unipush._model import Notification
 from unipush._provider import Provider
 from unipush._results import Outcome, PreparedRequest, SendResult
@@ -162,8 +163,14 @@ class Sender:
         outcome: Outcome | None = None
         error: TransportError | None = None
         ready = request
+        authorized = False
         try:
             ready = await authorize(provider, request, refresh=refresh, ssl_context=self._ssl_context)
+            if not isinstance(ready, PreparedRequest):
+                raise ConfigurationError(
+                    f"provider {provider.name!r}: authorize must return a PreparedRequest, got {type(ready).__name__}"
+                )
+            authorized = True
             response = await self._transport.request(
                 ready.method, ready.url, ready.headers, ready.body, timeout=self._timeout
             )
@@ -180,8 +187,21 @@ class Sender:
             if not self._closing_cancel():
                 raise
             error = self._closed_error(None, maybe_processed=True)
+        except UnipushError:
+            raise  # a credential hook's ConfigurationError/ValidationError: send() raises it, a batch reports it
+        except Exception as exc:
+            # A plugin's authorize hook, or a transport, broke its contract: only unipush's errors leave.
+            if not authorized:
+                raise foreign_error(provider.name, "authorize", exc) from exc
+            error = TransportError(f"the transport failed ({describe(exc)})", maybe_processed=True)
+            error.__cause__ = exc
         else:
-            outcome = provider.parse(ready, response.status, response.headers, response.body)
+            try:
+                outcome = provider.parse(ready, response.status, response.headers, response.body)
+                if not isinstance(outcome, Outcome):
+                    raise TypeError(f"parse returned {type(outcome).__name__}, not an Outcome")
+            except Exception as exc:  # parse must be total (docs/plugins.md); a plugin's may not be
+                outcome = _undecodable(provider.name, response.status, exc)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "%s %s attempt %d: %d %s",
@@ -386,6 +406,17 @@ class Sender:
             task.cancel()  # a plugin's slow authorize, a non-engine transport: ended, not waited for
         if rest:
             await asyncio.wait(rest)
+
+
+def _undecodable(provider: str, status: int, exc: Exception) -> Outcome:
+    """The outcome of an answer the provider's ``parse`` could not decode: a final failure, not retried."""
+    error = ProviderError(
+        f"provider {provider!r} could not decode its answer (HTTP {status}; {describe(exc)})",
+        provider=provider,
+        status_code=status,
+    )
+    error.__cause__ = exc
+    return Outcome(ok=False, status_code=status, error=error)
 
 
 def _short(target: object) -> str:
