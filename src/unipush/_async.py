@@ -20,7 +20,7 @@ class AsyncPushClient(BaseClient):
 
     Takes the same arguments as ``PushClient``; ``on_invalid_token`` may be a plain or an async
     function. Connections are opened on first use, on the running loop, and kept until ``aclose()``,
-    which is final: a closed client raises ``ConfigurationError`` on any further call.
+    which is final: a closed client raises ``ConfigurationError`` on any further send.
     """
 
     _sender: Sender | None = None
@@ -87,8 +87,8 @@ class AsyncPushClient(BaseClient):
         """Close connections, for good. Safe to call twice, and while other tasks send.
 
         A ``send``/``send_many``/``stream`` running in another task returns promptly: answers already
-        had are kept, the rest fail with a ``TransportError`` saying the client was closed. Any call
-        afterwards raises ``ConfigurationError`` (the client does not reopen).
+        had are kept, the rest fail with a ``TransportError`` saying the client was closed. Any later
+        ``send``/``send_many``/``stream`` raises ``ConfigurationError`` (the client does not reopen).
         """
         self._closed = True
         sender, self._sender = self._sender, None

@@ -136,7 +136,8 @@ class Sender:
         task = asyncio.current_task()
         if not self.closed or task is None or task not in self._owned:
             return False
-        task.uncancel() if hasattr(task, "uncancel") else None  # Python 3.11+: the cancel is handled
+        if hasattr(task, "uncancel"):  # Python 3.11+: this cancellation is handled, the task goes on
+            task.uncancel()
         return True
 
     async def send(self, notification: Notification, target: Target) -> SendResult:

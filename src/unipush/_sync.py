@@ -36,7 +36,7 @@ class PushClient(BaseClient):
     Pass a config per provider you use (``apns=APNs(...)``, ``fcm=FCM(...)``, ``webpush=WebPush(...)``)
     and/or plugin providers in ``providers=[...]``; a target's type picks its provider. Safe to share
     between threads; usable after ``fork`` (the child opens its own connections). ``close()`` is final:
-    a closed client raises ``ConfigurationError`` on any further call (create a new client instead).
+    a closed client raises ``ConfigurationError`` on any further send (create a new client instead).
     """
 
     _loop: LoopThread | None = None
@@ -162,8 +162,8 @@ class PushClient(BaseClient):
         """Close connections and stop the loop thread, for good. Safe to call twice, and from any thread.
 
         A ``send``/``send_many``/``stream`` running in another thread returns promptly: answers already
-        had are kept, the rest fail with a ``TransportError`` saying the client was closed. Any call
-        afterwards raises ``ConfigurationError`` (the client does not reopen).
+        had are kept, the rest fail with a ``TransportError`` saying the client was closed. Any later
+        ``send``/``send_many``/``stream`` raises ``ConfigurationError`` (the client does not reopen).
         """
         with self._start_lock:
             self._closed = True
