@@ -67,6 +67,7 @@ def test_a_refused_connection_quotes_the_results_count(
         assert got.attempts == max_attempts
         assert _counts(got) == [str(max_attempts)]  # one count, the result's
         assert got.error.maybe_processed is False
+        assert isinstance(got.error.__cause__, OSError)  # the refusal itself, as the engine reported it
 
 
 def test_a_timeout_quotes_the_results_count(sandbox: Sandbox, kind: str) -> None:

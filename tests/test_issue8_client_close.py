@@ -16,7 +16,16 @@ from typing import Any
 
 import pytest
 
-from unipush import AsyncPushClient, ConfigurationError, Notification, PushClient, SendResult, Target, TransportError
+from unipush import (
+    AsyncPushClient,
+    ConfigurationError,
+    Notification,
+    ProviderError,
+    PushClient,
+    SendResult,
+    Target,
+    TransportError,
+)
 from unipush._retry import RetryPolicy
 from unipush.sandbox import Fault, Sandbox
 
@@ -162,7 +171,7 @@ def test_close_during_a_retry_backoff_does_not_wait_it_out(sandbox: Sandbox) -> 
     client = sandbox.client(retry=RetryPolicy(initial_backoff=SLOW, jitter=0, budget=None))
     thread, box = _run_in_thread(lambda: client.send_many(N, [device]))
     _wait_taken(sandbox, fault)
-    time.sleep(0.1)  # the 503 reaches the client, which starts its 30 s backoff
+    _wait_for_backoff(client)
     client.close()
     thread.join(BOUND)
     assert not thread.is_alive(), "send_many slept out its retry backoff after close()"
@@ -172,6 +181,37 @@ def test_close_during_a_retry_backoff_does_not_wait_it_out(sandbox: Sandbox) -> 
     assert isinstance(result.error, TransportError)
     assert str(result.error).startswith("the client was closed before an answer came (1 attempt)")
     assert not sandbox.inbox.for_target(device.token)
+
+
+def _wait_for_backoff(client: PushClient | AsyncPushClient) -> None:
+    """Until the client's sender sleeps in a retry backoff (it makes its wake-up event on the first)."""
+    deadline = time.monotonic() + BOUND
+    while client._sender is None or client._sender._wake is None:
+        assert time.monotonic() < deadline, "the client never started its backoff"
+        time.sleep(0.01)
+
+
+def test_aclose_during_a_retry_backoff_ends_a_send_in_another_task(sandbox: Sandbox) -> None:
+    device = sandbox.fcm_device()
+    fault = sandbox.fail(503, provider="fcm", target=device, times=1)
+
+    async def main() -> SendResult:
+        client = sandbox.async_client(retry=RetryPolicy(initial_backoff=SLOW, jitter=0, budget=None))
+        task = asyncio.ensure_future(client.send(N, device))  # the caller's own task: not cancelled, woken
+        while (
+            any(f.id == fault.id for f in sandbox.faults.pending())
+            or client._sender is None
+            or client._sender._wake is None
+        ):
+            await asyncio.sleep(0.01)
+        await client.aclose()
+        return await asyncio.wait_for(task, BOUND)
+
+    result = asyncio.run(asyncio.wait_for(main(), BOUND * 2))
+    assert result.attempts == 1
+    assert str(result.error).startswith("the client was closed before an answer came (1 attempt)")
+    assert isinstance(result.error, TransportError)
+    assert isinstance(result.error.__cause__, ProviderError)  # the 503 that was not final
 
 
 def test_a_single_send_waiting_when_another_thread_closes_returns_a_result(sandbox: Sandbox) -> None:

@@ -62,11 +62,11 @@ def with_attempts(error: TransportError, attempts: int) -> TransportError:
     Only the sender knows it (the engine sees one request attempt at a time), so the engine's messages
     quote no count of their own and the final error is restated here, same type, same flags.
     """
-    renamed = copy.copy(error)
+    renamed = copy.copy(error)  # the same type, and its attributes (maybe_processed...)
     renamed.args = (f"{error} ({attempts} attempt{'s' if attempts != 1 else ''})",)
-    renamed.__cause__ = error
+    renamed.__cause__ = error.__cause__  # a faithful restatement: same cause, same traceback
     renamed.__suppress_context__ = True
-    return renamed
+    return renamed.with_traceback(error.__traceback__)
 
 
 def _pair_provider(target: object) -> str:
