@@ -280,8 +280,13 @@ def test_from_dict_refuses_the_same_spellings() -> None:
     _, _, good = make_subscriber()
     document = good.to_dict()
     document["endpoint"] = "https://0x7f000001/push"
+    # The versioned form (with "v") names the key path; the browser's own JSON names the bare field.
     with pytest.raises(ValidationError, match="non-public") as info:
         WebPushSubscription.from_dict(document)
+    assert info.value.field == "target.endpoint"
+    browser_form = {key: document[key] for key in ("endpoint", "keys", "expirationTime")}
+    with pytest.raises(ValidationError, match="non-public") as info:
+        WebPushSubscription.from_dict(browser_form)
     assert info.value.field == "endpoint"
 
 
