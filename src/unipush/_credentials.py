@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-from unipush._errors import ConfigurationError
+from unipush._errors import ConfigurationError, ValidationError
 
 try:
     import fcntl
@@ -87,11 +87,11 @@ class StoredCredential:
     def __post_init__(self) -> None:
         token: object = self.token  # checked as `object`: records come from files and Redis
         if not isinstance(token, str) or not token:
-            raise ValueError("StoredCredential.token must be a non-empty string")
+            raise ValidationError("token", "must be a non-empty string")
         for name in ("issued_at", "expires_at"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"StoredCredential.{name} must be a finite number of UNIX seconds")
+                raise ValidationError(name, "must be a finite number of UNIX seconds")
 
     def to_json(self) -> str:
         """The JSON text ``FileStore`` and ``RedisStore`` keep (``{"v": 1, ...}``)."""
@@ -237,7 +237,10 @@ class FileStore:
             raise ConfigurationError("FileStore needs POSIX file locks (fcntl); on Windows use RedisStore")
         if directory is not None and not isinstance(directory, (str, os.PathLike)):
             raise ConfigurationError(f"FileStore directory must be a path, got {type(directory).__name__}")
-        self._directory = Path(directory).expanduser() if directory is not None else default_cache_directory()
+        try:
+            self._directory = Path(directory).expanduser() if directory is not None else default_cache_directory()
+        except (ValueError, UnicodeError, RuntimeError) as exc:  # "~nobody/x", a NUL, no home directory
+            raise ConfigurationError(f"FileStore directory is not usable: {type(exc).__name__}") from None
         self._ready = False
 
     @property
@@ -366,8 +369,11 @@ class RedisStore:
                 raise ConfigurationError(f"RedisStore url must be a string, got {type(url).__name__}")
             try:
                 client = redis.Redis.from_url(url)
-            except ValueError as exc:
-                raise ConfigurationError(f"RedisStore url {_safe_url(url)!r}: {exc}") from None
+            except (ValueError, TypeError, UnicodeError) as exc:
+                detail = " ".join(str(exc).split())  # one line, whatever the URL held
+                raise ConfigurationError(f"RedisStore url {_safe_url(url)!r} is not usable: {detail}") from None
+        elif not all(callable(getattr(client, m, None)) for m in ("get", "set", "eval")):
+            raise ConfigurationError(f"RedisStore client must be a redis.Redis, got {type(client).__name__}")
         self._redis = client
         self._prefix = prefix
         self._url = url  # kept for pickling only; repr shows _where, without the password
@@ -428,14 +434,14 @@ def _safe_url(url: str) -> str:
     """``url`` without its password (``redis://user:secret@host`` → ``redis://user:***@host``)."""
     try:
         parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        # Everything before the last "@" is credentials; the host part is kept as written.
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"{parts.username or ''}:***@{host}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     except ValueError:
         return "<unparsable url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 # --- the in-process copy and single flight ------------------------------------------------------
