@@ -32,9 +32,13 @@ from unipush import (
     FcmDevice,
     FcmOptions,
     FcmTopic,
+    FileStore,
+    MemoryStore,
     Notification,
+    RedisStore,
     RetryBudget,
     RetryPolicy,
+    StoredCredential,
     UnipushError,
     WebPush,
     WebPushOptions,
@@ -439,6 +443,24 @@ CONSTRUCTORS: dict[str, tuple[Callable[..., object], st.SearchStrategy[dict[str,
         ),
     ),
     "RetryBudget": (RetryBudget, kwargs_for(["ratio", "min_per_second", "clock"], {"ratio": st.floats(0, 1)})),
+    "MemoryStore": (MemoryStore, st.just({})),
+    # No I/O happens at construction: a directory is made on first save, a Redis connection on first use.
+    "FileStore": (FileStore, kwargs_for(["directory"], {"directory": st.just("unused-cache-dir")})),
+    "RedisStore": (
+        RedisStore,
+        kwargs_for(
+            ["url", "client", "prefix"],
+            {"url": st.sampled_from(["redis://localhost:1/0", "rediss://u:p@h:6380/2", "unix:///tmp/r.sock"])},
+        ),
+    ),
+    "StoredCredential": (
+        StoredCredential,
+        kwargs_for(
+            field_names(StoredCredential),
+            {"token": plain_text, "issued_at": st.floats(0, 2e9), "expires_at": st.floats(0, 2e9)},
+            required=("token", "issued_at", "expires_at"),
+        ),
+    ),
 }
 
 
@@ -473,6 +495,7 @@ NOT_FUZZED = {
     "Target",
     "PushClient",
     "AsyncPushClient",
+    "CredentialStore",
 }
 
 

@@ -29,7 +29,8 @@ from unipush._cli_notification import add_notification_arguments, cli_error_text
 from unipush._cli_progress import Progress, Tally, failure_label, format_elapsed, reason_text
 from unipush._cli_render import request_json
 from unipush._cli_targets import BadRow, InvalidTokenWriter, Row, TargetFile, add_target_arguments, select_targets
-from unipush._errors import UnipushError
+from unipush._credentials import FileStore
+from unipush._errors import ConfigurationError, UnipushError
 from unipush._model import Notification
 from unipush._results import SendResult
 from unipush._sync import PushClient
@@ -38,6 +39,15 @@ if TYPE_CHECKING:
     from unipush.sandbox import Sandbox
 
 __all__ = ["add_send_parser", "run_send"]
+
+
+def _file_store() -> FileStore | None:
+    """The user's ``FileStore``; ``None`` where there is none (no POSIX file locks: Windows)."""
+    try:
+        return FileStore()
+    except ConfigurationError:
+        return None
+
 
 _MAX_ROW_WARNINGS = 20  # skipped rows reported one by one; after that, only counted
 _SANDBOX_INBOX_KEEP = 1000  # with --sandbox, deliveries are dropped beyond this so memory stays flat
@@ -105,7 +115,11 @@ def run_send(
         rows, source, fmt = select_targets(args, stack, sandbox)
         providers = build_providers(settings)
         configured = {p.name for p in providers}
-        client = stack.enter_context(build_client(settings, providers))
+        # Runs share the APNs token through a file under the user's cache directory: two runs within 20
+        # minutes with their own tokens would get TooManyProviderTokenUpdates. A --sandbox key lives for
+        # one run only, and a dry run sends nothing, so their tokens stay in memory.
+        store = None if sandbox is not None or args.dry_run else _file_store()
+        client = stack.enter_context(build_client(settings, providers, credential_store=store))
         if source is None:
             _check_flag_providers(rows, settings, configured)
         # A file gets the progress line (on a terminal, unless told); flag targets have their own lines.
