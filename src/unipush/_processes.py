@@ -18,6 +18,7 @@ either. A fresh pool then sends the rest of the input.
 from __future__ import annotations
 
 import copyreg
+import dataclasses
 import io
 import multiprocessing
 import multiprocessing.util
@@ -28,7 +29,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from multiprocessing.synchronize import Event
@@ -197,7 +197,8 @@ class ProcessPool:
                     if not chunk:
                         exhausted = True
                         break
-                    future, generation = self._submit(_dumps([(notification, target) for _, notification, target in chunk]))
+                    payload = _dumps([(notification, target) for _, notification, target in chunk])
+                    future, generation = self._submit(payload)
                     pending[future] = (generation, [(tag, target) for tag, _, target in chunk])
                 if not pending:
                     return
@@ -205,7 +206,7 @@ class ProcessPool:
                 for future in done:
                     generation, tags = pending.pop(future)
                     try:
-                        wires: list[_Wire | None] = pickle.loads(future.result())
+                        wires: list[_Wire | None] = pickle.loads(future.result())  # noqa: S301 - from our worker
                     except BrokenProcessPool:
                         for tag, target in tags:
                             yield tag, _crashed(target)
@@ -218,9 +219,9 @@ class ProcessPool:
                             self._replace_pool()
                         continue
                     fruitless = 0
-                    for (tag, target), wire in zip(tags, wires):
+                    for (tag, target), wire in zip(tags, wires, strict=True):
                         assert wire is not None  # only a stopped chunk has gaps, and nothing waits for one
-                        yield tag, wire.result(target)
+                        yield tag, _result(wire, target)
         finally:
             if pending:
                 self._abandon(pending)
@@ -256,14 +257,46 @@ def _reduce_mappingproxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[
     return _mappingproxy, (dict(proxy),)
 
 
-class _Pickler(pickle.Pickler):
-    """``pickle`` that also carries the read-only mappings of the model (``Notification.data``...).
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
-    ``MappingProxyType`` cannot be pickled, and registering it in ``copyreg`` would change pickling
-    for the whole program: this table applies to what the pool sends only.
+
+def _frozen_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a frozen, slotted dataclass pickled the dataclass way; ``()`` for anything else."""
+    names = _FIELDS.get(kind)
+    if names is None:
+        own_state = getattr(getattr(kind, "__getstate__", None), "__qualname__", "") == "_dataclass_getstate"
+        names = tuple(f.name for f in dataclasses.fields(kind)) if own_state and dataclasses.is_dataclass(kind) else ()
+        _FIELDS[kind] = names
+    return names
+
+
+def _frozen(kind: type, values: tuple[Any, ...]) -> Any:
+    """Rebuild a frozen dataclass from its field values, as its generated ``__setstate__`` would."""
+    instance: Any = object.__new__(kind)
+    for name, value in zip(_frozen_fields(kind), values, strict=True):
+        object.__setattr__(instance, name, value)
+    return instance
+
+
+class _Pickler(pickle.Pickler):
+    """``pickle`` for what the pool sends: the model's read-only mappings, and frozen dataclasses fast.
+
+    ``MappingProxyType`` (``Notification.data``...) cannot be pickled, and registering it in
+    ``copyreg`` would change pickling for the whole program: this table applies to the pool only.
+    Targets and the notification are frozen slotted dataclasses, whose generated
+    ``__getstate__``/``__setstate__`` cost some 4 µs a target; as ``(class, field values)`` they cost
+    under 1 µs, the same state by another route (classes with state methods of their own keep them).
     """
 
-    dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_mappingproxy}
+    # An instance attribute in typeshed, read by the C pickler from the class as well.
+    dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_mappingproxy}  # noqa: RUF012
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        names = _frozen_fields(kind)
+        if not names:
+            return NotImplemented
+        return _frozen, (kind, tuple([getattr(obj, name) for name in names]))
 
 
 def _dumps(value: object) -> bytes:
@@ -272,66 +305,57 @@ def _dumps(value: object) -> bytes:
     return buffer.getvalue()
 
 
-
-@dataclass(frozen=True, slots=True)
-class _Wire:
-    """A ``SendResult`` without its target (the parent has it), small to pickle.
-
-    An error travels as its class, ``args`` and attributes: unipush's errors take keyword-only
-    arguments, which ``BaseException.__reduce__`` (``cls(*args)``) cannot rebuild.
-    """
-
-    ok: bool
-    provider: str
-    status_code: int | None
-    message_id: str | None
-    error: tuple[type[BaseException], tuple[Any, ...], dict[str, Any]] | None
-    reason: object | None
-    token_invalid: bool
-    invalidated_at: datetime | None
-    retry_after: float | None
-    attempts: int
-
-    @classmethod
-    def of(cls, result: SendResult) -> _Wire:
-        error = result.error
-        return cls(
-            result.ok,
-            result.provider,
-            result.status_code,
-            result.message_id,
-            None if error is None else _error_state(error),
-            result.reason,
-            result.token_invalid,
-            result.invalidated_at,
-            result.retry_after,
-            result.attempts,
-        )
-
-    def result(self, target: Target) -> SendResult:
-        error: Any = None
-        if self.error is not None:
-            kind, args, attributes = self.error
-            error = kind.__new__(kind, *args)
-            error.args = args
-            error.__dict__.update(attributes)
-        return SendResult(
-            ok=self.ok,
-            target=target,
-            provider=self.provider,
-            status_code=self.status_code,
-            message_id=self.message_id,
-            error=error,
-            reason=self.reason,
-            token_invalid=self.token_invalid,
-            invalidated_at=self.invalidated_at,
-            retry_after=self.retry_after,
-            attempts=self.attempts,
-        )
+# A ``SendResult`` without its target (the parent has it), as a plain tuple: the C pickler handles a
+# tuple some thirty times faster than a dataclass, whose state goes through Python-level
+# ``__getstate__``/``__setstate__`` (benchmarks/bench_processes.py). The fields of ``SendResult`` but
+# ``target``, in this order; an error travels as its class, ``args`` and attributes (``_error_state``).
+_ErrorState = tuple[type[BaseException], tuple[Any, ...], dict[str, Any]]
+_Wire = tuple[bool, str, int | None, str | None, _ErrorState | None, object, bool, datetime | None, float | None, int]
 
 
-def _error_state(error: BaseException) -> tuple[type[BaseException], tuple[Any, ...], dict[str, Any]]:
-    state = (type(error), error.args, dict(vars(error)))
+def _wire(result: SendResult) -> _Wire:
+    error = result.error
+    return (
+        result.ok,
+        result.provider,
+        result.status_code,
+        result.message_id,
+        None if error is None else _error_state(error),
+        result.reason,
+        result.token_invalid,
+        result.invalidated_at,
+        result.retry_after,
+        result.attempts,
+    )
+
+
+def _result(wire: _Wire, target: Target) -> SendResult:
+    ok, provider, status_code, message_id, state, reason, token_invalid, invalidated_at, retry_after, attempts = wire
+    error: Any = None
+    if state is not None:
+        kind, args, attributes = state
+        # Not ``kind(*args)``: unipush's errors take keyword-only arguments, which is also why
+        # ``BaseException.__reduce__`` cannot rebuild them.
+        error = kind.__new__(kind, *args)
+        error.args = args
+        error.__dict__.update(attributes)
+    return SendResult(
+        ok=ok,
+        target=target,
+        provider=provider,
+        status_code=status_code,
+        message_id=message_id,
+        error=error,
+        reason=reason,
+        token_invalid=token_invalid,
+        invalidated_at=invalidated_at,
+        retry_after=retry_after,
+        attempts=attempts,
+    )
+
+
+def _error_state(error: BaseException) -> _ErrorState:
+    state: _ErrorState = (type(error), error.args, dict(vars(error)))
     try:
         _dumps(state)
     except Exception:  # a plugin's error holding something unpicklable: keep its text
@@ -386,14 +410,12 @@ def _send_chunk(payload: bytes) -> bytes:
     client, stop = _Worker.client, _Worker.stop
     if client is None or stop is None:
         raise ConfigurationError(_Worker.failure or "the worker process was not initialised")
-    pairs: list[Pair] = pickle.loads(payload)
+    pairs: list[Pair] = pickle.loads(payload)  # noqa: S301 - from our parent process
     wires: list[_Wire | None] = [None] * len(pairs)
     if stop.is_set():
         return _dumps(wires)
-    count = 0
-    for index, result in client._stream_indexed(pairs):
-        wires[index] = _Wire.of(result)
-        count += 1
+    for count, (index, result) in enumerate(client._stream_indexed(pairs), start=1):
+        wires[index] = _wire(result)
         if count % _STOP_CHECK_EVERY == 0 and stop.is_set():
             break  # closing the stream cancels the sends still in flight
     return _dumps(wires)
