@@ -17,13 +17,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from unipush import ConfigurationError, Notification, ProcessPool, PushClient
+from unipush import ConfigurationError, FileStore, Notification, ProcessPool, PushClient
 from unipush.apns import APNs, ApnsDevice
 from unipush.fcm import FCM
 
 
 def sandbox_client(info: Mapping[str, Any], *, concurrency: int = 100) -> PushClient:
-    """A client for the APNs and FCM emulators of the sandbox ``info`` (``Sandbox.info()``) describes."""
+    """A client for the APNs and FCM emulators of the sandbox ``info`` (``Sandbox.info()``) describes.
+
+    Its credentials go to a ``FileStore`` in the sandbox's directory, so every process sending to one
+    sandbox uses one APNs provider token, as ``ProcessPool``'s documentation asks.
+    """
     apns = APNs(
         key=info["apns_key_path"],
         key_id=info["apns_key_id"],
@@ -33,7 +37,8 @@ def sandbox_client(info: Mapping[str, Any], *, concurrency: int = 100) -> PushCl
         base_url=info["apns_url"],
     )
     fcm = FCM(service_account=info["fcm_service_account_path"], base_url=info["fcm_url"])
-    return PushClient(apns=apns, fcm=fcm, verify=info["ca_path"], concurrency=concurrency)
+    store = FileStore(Path(info["apns_key_path"]).parent / "pool-credentials")
+    return PushClient(apns=apns, fcm=fcm, verify=info["ca_path"], concurrency=concurrency, credential_store=store)
 
 
 def factory(info: Mapping[str, Any], **options: Any) -> Callable[[], PushClient]:

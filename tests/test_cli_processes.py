@@ -45,7 +45,6 @@ def _dead(i: int) -> bool:
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox() as sandbox:
-        sandbox.apns.token_update_interval = 0  # TEMP until FileStore
         for i in range(ROWS):
             if _dead(i):
                 provider, token = _token(i)
@@ -119,6 +118,8 @@ def test_two_processes_give_the_same_report_and_invalid_out(sandbox: Sandbox, tm
     delivered = Counter(d.target for d in sandbox.inbox.all())
     assert set(delivered.values()) == {1}
     assert set(delivered) == {_token(i)[1] for i in range(ROWS) if not _dead(i)}
+    # The workers shared one APNs provider token through the command's FileStore.
+    assert sandbox.apns.jwt_verifications == 1
 
 
 def test_ctrl_c_stops_the_workers_and_prints_the_summary(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -182,3 +183,16 @@ def test_ctrl_c_while_the_workers_wait_for_input(sandbox: Sandbox, tmp_path: Pat
     assert process.returncode == 130, err
     assert "(interrupted)" in out
     assert err == "unipush: interrupted\n"  # an idle worker ignores SIGINT too: no traceback from it
+
+
+def test_sandbox_flag_with_processes_shares_the_sandbox_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    isolate(monkeypatch, tmp_path)
+    targets = tmp_path / "targets.csv"
+    targets.write_text("provider,token\n" + "".join(f"apns,{i:064x}\n" for i in range(3000)))
+    # Three chunks of 1,000: both workers send, each needs the token of a key made for this one run.
+    code, out, err = run(capsys, "send", "--sandbox", "--title", "x", "--file", str(targets), "--processes", "2")
+    assert code == 0, out + err
+    assert "3,000 targets in " in out
+    assert ": 3,000 sent, 0 failed; invalid tokens: 0" in out

@@ -32,7 +32,7 @@ from unipush._cli_notification import add_notification_arguments, notification_f
 from unipush._cli_progress import Progress, Tally, failure_label, format_elapsed, reason_text
 from unipush._cli_render import request_json
 from unipush._cli_targets import BadRow, InvalidTokenWriter, Row, TargetFile, add_target_arguments, select_targets
-from unipush._credentials import FileStore
+from unipush._credentials import CredentialStore, FileStore
 from unipush._errors import UnipushError
 from unipush._model import Notification
 from unipush._processes import ProcessPool
@@ -123,8 +123,15 @@ def run_send(
         configured = {p.name for p in providers}
         # Runs share the APNs token through a file under the user's cache directory: two runs within 20
         # minutes with their own tokens would get TooManyProviderTokenUpdates. A --sandbox key lives for
-        # one run only, and a dry run sends nothing, so their tokens stay in memory.
-        store = None if sandbox is not None or args.dry_run else FileStore()
+        # one run only, so its token stays in memory, or, for the --processes workers, which must share
+        # it too, in the sandbox's own directory. A dry run sends nothing.
+        store: CredentialStore | None = None
+        if args.dry_run:
+            pass
+        elif sandbox is None:
+            store = FileStore()
+        elif args.processes > 1:
+            store = FileStore(sandbox.directory / "credentials")
         client = stack.enter_context(build_client(settings, providers, credential_store=store))
         if source is None:
             _check_flag_providers(rows, settings, configured)
@@ -151,14 +158,14 @@ def run_send(
         )
         if args.processes > 1 and not args.dry_run:
             run.pool = stack.enter_context(
-                ProcessPool(functools.partial(client_from_settings, settings), processes=args.processes)
+                ProcessPool(functools.partial(client_from_settings, settings, store), processes=args.processes)
             )
         return run.run(client, rows, dry_run=args.dry_run)
 
 
-def client_from_settings(settings: Settings) -> PushClient:
+def client_from_settings(settings: Settings, store: CredentialStore | None) -> PushClient:
     """The client ``send`` builds from its settings; each ``--processes`` worker calls it to build its own."""
-    return build_client(settings, build_providers(settings))
+    return build_client(settings, build_providers(settings), credential_store=store)
 
 
 class _SendRun:
