@@ -18,7 +18,10 @@ import pytest
 from tests.cli_support import subprocess_env
 from tests.process_support import apns_token, broken_client, factory, live_processes, not_a_client, pool_workers
 from unipush import (
+    Action,
+    ApnsOptions,
     ConfigurationError,
+    FcmOptions,
     InvalidTokenError,
     Notification,
     ProcessPool,
@@ -34,6 +37,23 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="looks at worker
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTIFICATION = Notification(title="Flash sale", body="Today only", data={"sale": "1"})
+# Everything the model can carry, nested read-only mappings included, to see that it travels whole.
+RICH = Notification(
+    title="Order shipped",
+    subtitle="#1234",
+    body="On its way",
+    deep_link="https://shop.example/o/1234",
+    actions=(Action("track", "Track"),),
+    category="ORDER",
+    thread_id="orders",
+    badge=2,
+    sound="default",
+    collapse_key="order-1234",
+    priority="high",
+    data={"order": "1234"},
+    apns=ApnsOptions(interruption_level="time-sensitive", relevance_score=0.5, mutable_content=True),
+    fcm=FcmOptions(color="#ff0000", analytics_label="campaign", android={"notification": {"tag": "t"}}),
+)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +116,18 @@ def test_two_processes_give_every_target_exactly_one_result(sandbox: Sandbox) ->
     # Both workers used one APNs provider token, through the FileStore (a second one within 20 minutes
     # would have been refused with TooManyProviderTokenUpdates).
     assert sandbox.apns.jwt_verifications == 1
+
+
+def test_the_notification_travels_whole(sandbox: Sandbox) -> None:
+    targets = [ApnsDevice(apns_token(400_000)), FcmDevice(f"{400_000:040d}:APA91b-pool-rich")]
+    with ProcessPool(factory(sandbox.info()), processes=2, chunk_size=1) as pool:
+        results = list(pool.stream((RICH, t) for t in targets))
+    assert [r.ok for r in results] == [True, True], results
+    client = sandbox.client()
+    for target in targets:
+        [delivery] = sandbox.inbox.for_target(target.key)
+        rendered = json.loads(json.dumps(client.render(RICH, target).payload))
+        assert delivery.payload == rendered.get("message", rendered)  # FCM's inbox holds the message itself
 
 
 def test_the_input_is_pulled_only_as_far_as_the_chunks_in_flight(sandbox: Sandbox) -> None:
