@@ -49,6 +49,7 @@ RICH = Notification(
     badge=2,
     sound="default",
     collapse_key="order-1234",
+    ttl=0,  # "now or never": no expiry computed from the clock, so both renders agree
     priority="high",
     data={"order": "1234"},
     apns=ApnsOptions(interruption_level="time-sensitive", relevance_score=0.5, mutable_content=True),
