@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def cli_sandbox() -> Iterator[Sandbox]:
     """A sandbox for CLI tests.
 
-    Every ``unipush`` process signs its own APNs provider token, and APNs (like the emulator) refuses a
-    new token for a key less than 20 minutes after the previous one: tests that start several
-    processes turn that rule off.
+    APNs (like the emulator) refuses a new provider token for a key less than 20 minutes after the
+    previous one. ``unipush send`` shares its token through a ``FileStore``, but ``render`` and
+    ``--dry-run`` sign theirs in memory, and these tests mix them against one sandbox: the rule is off
+    here (tests/test_credentials.py runs the CLI with it on).
     """
     with Sandbox() as sandbox:
         sandbox.apns.token_update_interval = 0

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -231,6 +232,33 @@ def test_with_a_file_store_prepare_leaves_the_first_token_to_authorize(fresh: Sa
     assert config.authorize(second, refresh=False, ssl_context=fresh.ssl_context()) is second
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_is_not_stuck_on_a_lock_its_parent_held(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from unipush.apns import ProviderTokenSigner
+
+    signer = ProviderTokenSigner(ec.generate_private_key(ec.SECP256R1()), key_id="A" * 10, team_id="B" * 10)
+    signer.use_store(FileStore(tmp_path / "cache"))
+    now = datetime.now(timezone.utc)
+    parent_token = signer.token(now)
+    shared = signer._shared
+    # Another thread of the parent is in the middle of a renewal when a prefork server forks.
+    assert shared._lock.acquire()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: "multi-threaded process forked"
+            pid = os.fork()
+        if pid == 0:  # the child: a renewal must not wait for the parent's thread
+            signal.alarm(20)  # a child stuck on the lock dies of SIGALRM instead of hanging the test
+            code = 0 if signer.token(now + timedelta(hours=1)) != parent_token else 3
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        shared._lock.release()
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 # -- one token per key, in one process -------------------------------------------------------------
 
 
@@ -425,3 +453,50 @@ def test_two_cli_runs_back_to_back_against_unipush_sandbox(tmp_path: Path) -> No
             if pipe is not None:
                 pipe.close()
     assert len(deliveries) == 400
+
+
+# -- FCM and VAPID through the same stores ---------------------------------------------------------
+
+
+def test_fcm_access_token_is_shared_through_the_store(fresh: Sandbox, tmp_path: Path) -> None:
+    device = fresh.fcm_device()
+    for _ in range(2):  # two store objects on one directory: what two processes do
+        config = fresh.fcm_config()
+        with PushClient(fcm=config, verify=fresh.ssl_context(), credential_store=FileStore(tmp_path / "c")) as client:
+            assert client.send(Notification(title="fcm"), device).ok
+    assert fresh.fcm.token_requests == 1  # the second client used the first one's token
+    assert config.store_key is not None
+    assert config.store_key.startswith("fcm:sandbox@")
+    stored = FileStore(tmp_path / "c").load(config.store_key)
+    assert stored is not None
+    assert "PRIVATE KEY" not in stored.to_json()
+
+
+def test_fcm_refresh_after_a_401_replaces_the_stored_token_once(
+    fresh: Sandbox, redis_url: str, request: pytest.FixtureRequest
+) -> None:
+    store = RedisStore(redis_url, prefix=prefix_for(request))
+    device = fresh.fcm_device()
+    with PushClient(fcm=fresh.fcm_config(), verify=fresh.ssl_context(), credential_store=store) as client:
+        assert client.send(Notification(title="one"), device).ok
+        fresh.fail(401, provider="fcm")  # a plain 401: the access token is bad, refresh it once
+        result = client.send(Notification(title="two"), device)
+    assert result.ok, result
+    assert result.attempts == 2
+    assert fresh.fcm.token_requests == 2
+
+
+def test_vapid_tokens_are_shared_per_audience(fresh: Sandbox, tmp_path: Path) -> None:
+    subscription = fresh.subscribe()
+    headers: list[str] = []
+    minted: list[int] = []
+    for _ in range(2):  # two store objects on one directory: what two processes do
+        config = fresh.webpush_config()
+        store = FileStore(tmp_path / "c")
+        with PushClient(webpush=config, verify=fresh.ssl_context(), credential_store=store) as client:
+            assert client.send(Notification(title="web", deep_link="https://example.com/"), subscription).ok
+        headers.append(config.signer.authorization(subscription.endpoint, now=datetime.now(timezone.utc)))
+        minted.append(config.signer.mint_count)
+    assert minted == [1, 0]
+    assert headers[0] == headers[1]
+    assert len(list((tmp_path / "c").glob("*.json"))) == 1

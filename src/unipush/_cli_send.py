@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from unipush._cli_common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, fail
@@ -33,7 +34,7 @@ from unipush._cli_progress import Progress, Tally, failure_label, format_elapsed
 from unipush._cli_render import request_json
 from unipush._cli_targets import BadRow, InvalidTokenWriter, Row, TargetFile, add_target_arguments, select_targets
 from unipush._credentials import CredentialStore, FileStore
-from unipush._errors import UnipushError
+from unipush._errors import ConfigurationError, UnipushError
 from unipush._model import Notification
 from unipush._processes import ProcessPool
 from unipush._results import SendResult
@@ -43,6 +44,15 @@ if TYPE_CHECKING:
     from unipush.sandbox import Sandbox
 
 __all__ = ["add_send_parser", "run_send"]
+
+
+def _file_store(directory: Path | None = None) -> FileStore | None:
+    """The user's ``FileStore`` (or one in ``directory``); ``None`` where there is none (no POSIX file locks: Windows)."""
+    try:
+        return FileStore(directory)
+    except ConfigurationError:
+        return None
+
 
 _MAX_ROW_WARNINGS = 20  # skipped rows reported one by one; after that, only counted
 _SANDBOX_INBOX_KEEP = 1000  # with --sandbox, deliveries are dropped beyond this so memory stays flat
@@ -129,9 +139,9 @@ def run_send(
         if args.dry_run:
             pass
         elif sandbox is None:
-            store = FileStore()
+            store = _file_store()
         elif args.processes > 1:
-            store = FileStore(sandbox.directory / "credentials")
+            store = _file_store(sandbox.directory / "credentials")
         client = stack.enter_context(build_client(settings, providers, credential_store=store))
         if source is None:
             _check_flag_providers(rows, settings, configured)
