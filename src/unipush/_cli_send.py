@@ -47,7 +47,7 @@ __all__ = ["add_send_parser", "run_send"]
 
 
 def _file_store(directory: Path | None = None) -> FileStore | None:
-    """The user's ``FileStore`` (or one in ``directory``); ``None`` where there is none (no POSIX file locks: Windows)."""
+    """The user's ``FileStore`` (or one in ``directory``); ``None`` without POSIX file locks (Windows)."""
     try:
         return FileStore(directory)
     except ConfigurationError:
