@@ -51,6 +51,11 @@ def broken_client() -> PushClient:
     raise ConfigurationError("apns: key file not found: /nowhere/AuthKey.p8")
 
 
+def dying_client() -> PushClient:
+    """A factory whose worker dies while building it, as one crashing in a C extension would."""
+    os._exit(3)
+
+
 def not_a_client() -> PushClient:
     """A factory that returns the wrong thing."""
     return "a client"  # type: ignore[return-value]

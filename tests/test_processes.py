@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from tests.cli_support import subprocess_env
-from tests.process_support import apns_token, broken_client, factory, live_processes, not_a_client, pool_workers
+from tests.process_support import (
+    apns_token,
+    broken_client,
+    dying_client,
+    factory,
+    live_processes,
+    not_a_client,
+    pool_workers,
+)
 from unipush import (
     Action,
     ApnsOptions,
@@ -203,6 +211,15 @@ def test_a_failing_client_factory_is_reported_not_hung_on(sandbox: Sandbox) -> N
     )
     with ProcessPool(not_a_client, processes=1) as pool, pytest.raises(ConfigurationError, match="got str"):
         list(pool.stream([(NOTIFICATION, ApnsDevice(apns_token(1)))]))
+
+
+def test_workers_that_cannot_start_stop_the_stream_not_loop_forever() -> None:
+    results: list[SendResult] = []
+    with ProcessPool(dying_client, processes=1, chunk_size=2, chunks_in_flight=1) as pool:
+        with pytest.raises(WorkerCrashedError, match="died 3 times in a row before finishing a chunk"):
+            results.extend(pool.stream((NOTIFICATION, ApnsDevice(apns_token(i))) for i in range(100)))
+    # The chunks that went to the dead workers were answered before the stream gave up.
+    assert [type(r.error) for r in results] == [WorkerCrashedError] * 6
 
 
 @pytest.mark.parametrize(

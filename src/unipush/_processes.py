@@ -80,7 +80,13 @@ class ProcessPool:
     ``WorkerCrashedError`` (it may or may not have been delivered: nothing is resent), and a fresh
     pool sends the rest. Stopping early (``break``, an exception, Ctrl-C in the parent) tells the
     workers to drop what they have not sent; workers ignore SIGINT themselves and exit if the parent
-    process dies. Use the pool as a context manager, or call ``close()``.
+    process dies. Use the pool as a context manager, or call ``close()``; run one ``stream`` at a time
+    (stopping one stops the chunks of any other).
+
+    Attributes:
+        processes: the number of worker processes (default: the CPUs this process may run on).
+        chunk_size: the most pairs handed to a worker at once.
+        chunks_in_flight: the most chunks out at once, queued or being sent.
     """
 
     def __init__(
@@ -173,7 +179,9 @@ class ProcessPool:
         """Yield one ``SendResult`` per ``(notification, target)`` pair, a chunk at a time as chunks finish.
 
         ``pairs`` is pulled lazily in the calling thread; each ``result.target`` is the target object
-        from ``pairs``. Raises ``ConfigurationError`` if ``client_factory`` fails in the workers.
+        from ``pairs``. Raises ``ConfigurationError`` if ``client_factory`` fails in the workers, and
+        ``WorkerCrashedError`` if fresh workers die three times in a row before finishing any chunk
+        (they cannot run at all).
         """
         for _tag, result in self._stream_tagged((None, n, t) for n, t in pairs):
             yield result
