@@ -215,9 +215,9 @@ def test_a_failing_client_factory_is_reported_not_hung_on(sandbox: Sandbox) -> N
 
 def test_workers_that_cannot_start_stop_the_stream_not_loop_forever() -> None:
     results: list[SendResult] = []
-    with ProcessPool(dying_client, processes=1, chunk_size=2, chunks_in_flight=1) as pool:
-        with pytest.raises(WorkerCrashedError, match="died 3 times in a row before finishing a chunk"):
-            results.extend(pool.stream((NOTIFICATION, ApnsDevice(apns_token(i))) for i in range(100)))
+    pool = ProcessPool(dying_client, processes=1, chunk_size=2, chunks_in_flight=1)
+    with pool, pytest.raises(WorkerCrashedError, match="died 3 times in a row before finishing a chunk"):
+        results.extend(pool.stream((NOTIFICATION, ApnsDevice(apns_token(i))) for i in range(100)))
     # The chunks that went to the dead workers were answered before the stream gave up.
     assert [type(r.error) for r in results] == [WorkerCrashedError] * 6
 
