@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import pickle
 import signal
 import stat
 import subprocess
@@ -196,6 +197,19 @@ def test_redis_store_arguments_and_repr(redis_url: str) -> None:
     assert "localhost" in shown
     shared = redis.Redis.from_url(redis_url)
     assert RedisStore(client=shared).client is shared
+
+
+def test_file_and_redis_stores_travel_to_other_processes(redis_url: str, tmp_path: Path) -> None:
+    # A process pool hands its workers the store: pickled, it names the same files or the same server.
+    copy = pickle.loads(pickle.dumps(FileStore(tmp_path / "c")))
+    assert copy.directory == tmp_path / "c"
+    original = RedisStore(redis_url, prefix="travel:")
+    remote = pickle.loads(pickle.dumps(original))
+    now = datetime.now(timezone.utc).timestamp()
+    original.save("k", StoredCredential(token="t", issued_at=now, expires_at=now + 60))
+    assert remote.load("k") == original.load("k")
+    with pytest.raises(TypeError, match="url="):
+        pickle.dumps(RedisStore(client=original.client))
 
 
 def test_redis_store_keeps_a_credential_until_it_expires(redis_url: str, request: pytest.FixtureRequest) -> None:

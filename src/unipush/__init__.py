@@ -28,11 +28,21 @@ from unipush._processes import ProcessPool
 from unipush._provider import Provider, SupportsAuthorize
 from unipush._results import BatchResult, Outcome, PreparedRequest, SendResult
 from unipush._retry import RetryBudget, RetryPolicy
+from unipush._serialize import target_from_dict
 from unipush._sync import PushClient
 from unipush._targets import Target
 from unipush._validate import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
 from unipush.apns import APNs, ApnsDevice, ApnsOptions, ApnsReason
-from unipush.fcm import FCM, FcmCondition, FcmDevice, FcmErrorCode, FcmOptions, FcmTopic
+from unipush.fcm import (
+    FCM,
+    FcmCondition,
+    FcmDevice,
+    FcmErrorCode,
+    FcmOptions,
+    FcmTopic,
+    TopicErrorCode,
+    TopicManagementResult,
+)
 from unipush.webpush import WebPush, WebPushOptions, WebPushStatus, WebPushSubscription
 
 __version__ = "0.1.0"
@@ -79,6 +89,8 @@ __all__ = [
     "SupportsAuthorize",
     "Target",
     "TimeoutError",
+    "TopicErrorCode",
+    "TopicManagementResult",
     "TransportError",
     "UnipushError",
     "ValidationError",
@@ -90,4 +102,5 @@ __all__ = [
     "__version__",
     "available_providers",
     "load_provider",
+    "target_from_dict",
 ]

@@ -370,6 +370,7 @@ class RedisStore:
                 raise ConfigurationError(f"RedisStore url {_safe_url(url)!r}: {exc}") from None
         self._redis = client
         self._prefix = prefix
+        self._url = url  # kept for pickling only; repr shows _where, without the password
         self._where = _safe_url(url) if url is not None else type(client).__name__
 
     @property
@@ -409,8 +410,18 @@ class RedisStore:
             if held:
                 self._redis.eval(_RELEASE, 1, name, value)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable, for process pools: the child connects to the same URL with its own connections.
+        if self._url is None:
+            raise TypeError("a RedisStore built from client= cannot be pickled; build it from url= instead")
+        return (_redis_store, (self._url, self._prefix))
+
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self._prefix!r})"
+
+
+def _redis_store(url: str, prefix: str) -> RedisStore:
+    return RedisStore(url, prefix=prefix)
 
 
 def _safe_url(url: str) -> str:

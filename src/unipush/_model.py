@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from unipush import _validate as v
 from unipush._errors import ValidationError
@@ -46,7 +46,7 @@ class Action:
     def __post_init__(self) -> None:
         v.required_str("action.id", self.id)
         v.required_str("action.title", self.title)
-        v.optional_url("action.icon", self.icon)
+        v.optional_media_url("action.icon", self.icon)
         v.optional_url("action.deep_link", self.deep_link, schemes=None)
 
 
@@ -88,10 +88,13 @@ class Notification:
         set_ = object.__setattr__
         # Empty strings are refused rather than sent: APNs counts "" as no alert while FCM and browsers
         # would show an empty line, so the same notification would behave differently per platform.
-        for name in ("title", "subtitle", "body", "sound", "category", "thread_id", "collapse_key"):
+        for name in ("title", "subtitle", "body", "sound", "category", "thread_id"):
             v.optional_str(name, getattr(self, name))
-        v.optional_url("image", self.image)
-        v.optional_url("icon", self.icon)
+        # The collapse key is sent as a header (apns-collapse-id, and by FCM to APNs), so CR, LF, NUL
+        # or surrounding spaces could split or alter the request (RFC 9110 §5.5, RFC 9113 §8.2.1).
+        v.optional_header("collapse_key", self.collapse_key)
+        v.optional_media_url("image", self.image)
+        v.optional_media_url("icon", self.icon)
         v.optional_url("deep_link", self.deep_link, schemes=None)
         v.optional_int("badge", self.badge, minimum=0, maximum=2**31 - 1)
         set_(self, "ttl", v.ttl_seconds("ttl", self.ttl))
@@ -121,6 +124,29 @@ class Notification:
     def has_alert(self) -> bool:
         """Whether the notification shows something (a title, subtitle or body)."""
         return bool(self.title or self.subtitle or self.body)
+
+    def to_dict(self) -> dict[str, Any]:
+        """This notification as plain JSON data (form v1, ``{"v": 1, ...}``) for a queue or a database.
+
+        Only the fields that differ from their defaults appear; datetimes are ISO-8601 strings, bytes
+        base64url (``docs/serialization.md``). ``Notification.from_dict`` reads it back.
+        """
+        from unipush._serialize import notification_to_dict  # imported late: it imports this module
+
+        return notification_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Notification:
+        """Rebuild a notification from ``to_dict()`` output (form v1), checked like the constructor.
+
+        Raises:
+            ValidationError: an unknown key, a missing or other ``v``, a value of the wrong JSON type,
+                or what the constructors refuse; the field is the key path, e.g.
+                ``notification.apns.interruption_level``.
+        """
+        from unipush._serialize import notification_from_dict
+
+        return notification_from_dict(data)
 
 
 def _check_actions(actions: object) -> tuple[Action, ...]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
@@ -42,6 +43,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from unipush._credentials import PROCESS_STORE, CredentialStore, StoredCredential, shared_credential
+from unipush._errors import ConfigurationError
+from unipush._validate import aware_datetime
 
 __all__ = ["MIN_REMINT_INTERVAL", "REFRESH_AFTER", "ProviderTokenSigner"]
 
@@ -57,6 +60,7 @@ TOKEN_LIFETIME = timedelta(hours=1)
 MINT_LEASE = 5.0
 """Seconds another process waits for a minting process (minting takes microseconds; this covers a stall)."""
 
+_TEN_ALNUM = re.compile(r"[A-Za-z0-9]{10}")
 _REFRESH_AFTER_S = int(REFRESH_AFTER.total_seconds())
 _MIN_REMINT_S = int(MIN_REMINT_INTERVAL.total_seconds())
 _LIFETIME_S = int(TOKEN_LIFETIME.total_seconds())
@@ -73,8 +77,7 @@ def _is_p256(key: object) -> bool:
 
 
 def _seconds(now: datetime) -> int:
-    if now.utcoffset() is None:
-        raise ValueError("now must be a timezone-aware datetime")
+    aware_datetime("now", now)
     return int(now.timestamp())
 
 
@@ -97,7 +100,12 @@ class ProviderTokenSigner:
         self, key: ec.EllipticCurvePrivateKey, *, key_id: str, team_id: str, store: CredentialStore | None = None
     ) -> None:
         if not _is_p256(key):
-            raise TypeError("key must be a P-256 (SECP256R1) EllipticCurvePrivateKey")
+            raise ConfigurationError("APNs signing key must be a P-256 (SECP256R1) EllipticCurvePrivateKey")
+        ids: tuple[tuple[str, object], ...] = (("key_id", key_id), ("team_id", team_id))
+        for name, value in ids:
+            # Both go into every JWT (kid, iss); APNs issues them as 10 letters or digits.
+            if not isinstance(value, str) or not _TEN_ALNUM.fullmatch(value):
+                raise ConfigurationError(f"APNs {name} must be 10 letters or digits, got {value!r}")
         self._key = key
         self._key_id = key_id
         self._team_id = team_id
@@ -184,10 +192,10 @@ class ProviderTokenSigner:
         """
         now_s = _seconds(now)
         stale = self._stale(force, stale)
-        if self._shared.inline:
-            return self.token(now, stale=stale)
         found = self._shared.cached(self._usable(now_s, stale))
-        return None if found is None else found.token
+        if found is not None:
+            return found.token
+        return self.token(now, stale=stale) if self._shared.inline else None
 
     def token(self, now: datetime, *, force: bool = False, stale: str | None = None) -> str:
         """The provider token to use at ``now``, minting one when needed (may block on the store).
