@@ -19,6 +19,7 @@ EXPECTED = {
     "five_lines.py": "delivered, id ",
     "fastapi_app.py": "POST /orders/1234/ship: 3 delivered, 1 failed",
     "django_prune.py": "after: 4 devices",
+    "campaign_processes.py": "3,000 targets: 2,998 delivered, 2 failed (2 dead tokens to delete)",
     "shared_token.py": "4 processes: 400 of 400 delivered, 1 provider token",
     "fcm_topics.py": "the topic message reached 3 devices",
 }

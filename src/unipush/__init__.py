@@ -20,9 +20,11 @@ from unipush._errors import (
     TransportError,
     UnipushError,
     ValidationError,
+    WorkerCrashedError,
 )
 from unipush._model import Action, Notification, Priority
 from unipush._plugins import PROVIDER_ENTRY_POINT_GROUP, ProviderSpec, available_providers, load_provider
+from unipush._processes import ProcessPool
 from unipush._provider import Provider, SupportsAuthorize
 from unipush._results import BatchResult, Outcome, PreparedRequest, SendResult
 from unipush._retry import RetryBudget, RetryPolicy
@@ -73,6 +75,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PreparedRequest",
     "Priority",
+    "ProcessPool",
     "Provider",
     "ProviderError",
     "ProviderSpec",
@@ -95,6 +98,7 @@ __all__ = [
     "WebPushOptions",
     "WebPushStatus",
     "WebPushSubscription",
+    "WorkerCrashedError",
     "__version__",
     "available_providers",
     "load_provider",

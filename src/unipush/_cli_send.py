@@ -3,16 +3,20 @@
 Targets from a file are pulled one row at a time by ``PushClient.stream``, which keeps at most
 ``--concurrency`` sends in flight; the command keeps only those rows (to write a dead one to
 ``--invalid-out`` in its original form) and a handful of counters, so memory stays flat however long
-the file is.
+the file is. With ``--processes N``, a ``ProcessPool`` of N workers sends instead, each with its own
+client built from the same settings; this process still reads the file, and counts, shows and writes
+the results, so the output is the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from unipush._cli_common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, fail
@@ -29,9 +33,10 @@ from unipush._cli_notification import add_notification_arguments, cli_error_text
 from unipush._cli_progress import Progress, Tally, failure_label, format_elapsed, reason_text
 from unipush._cli_render import request_json
 from unipush._cli_targets import BadRow, InvalidTokenWriter, Row, TargetFile, add_target_arguments, select_targets
-from unipush._credentials import FileStore
+from unipush._credentials import CredentialStore, FileStore
 from unipush._errors import ConfigurationError, UnipushError
 from unipush._model import Notification
+from unipush._processes import ProcessPool
 from unipush._results import SendResult
 from unipush._sync import PushClient
 
@@ -41,10 +46,10 @@ if TYPE_CHECKING:
 __all__ = ["add_send_parser", "run_send"]
 
 
-def _file_store() -> FileStore | None:
-    """The user's ``FileStore``; ``None`` where there is none (no POSIX file locks: Windows)."""
+def _file_store(directory: Path | None = None) -> FileStore | None:
+    """The user's ``FileStore`` (or one in ``directory``); ``None`` without POSIX file locks (Windows)."""
     try:
-        return FileStore()
+        return FileStore(directory)
     except ConfigurationError:
         return None
 
@@ -86,6 +91,15 @@ def add_send_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> No
         action="store_true",
         help="render every request (printed as JSON lines, credentials redacted) but send nothing",
     )
+    sending = parser.add_argument_group("sending")
+    sending.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="send from N worker processes, each with its own connections and --concurrency (default 1: "
+        "this process); use the machine's cores for a large --file",
+    )
     add_settings_arguments(parser)
     parser.set_defaults(handler=run_send)
 
@@ -107,6 +121,8 @@ def run_send(
     notification = notification_from_args(args)
     if not _has_content(notification):
         fail("nothing to send: give --title and/or --body, or --data / --silent for a background push")
+    if args.processes < 1:
+        fail(f"--processes must be at least 1, got {args.processes}")
     with ExitStack() as stack:
         settings = load_settings(args, environ)
         sandbox = open_sandbox(stack) if args.sandbox else None
@@ -117,8 +133,15 @@ def run_send(
         configured = {p.name for p in providers}
         # Runs share the APNs token through a file under the user's cache directory: two runs within 20
         # minutes with their own tokens would get TooManyProviderTokenUpdates. A --sandbox key lives for
-        # one run only, and a dry run sends nothing, so their tokens stay in memory.
-        store = None if sandbox is not None or args.dry_run else _file_store()
+        # one run only, so its token stays in memory, or, for the --processes workers, which must share
+        # it too, in the sandbox's own directory. A dry run sends nothing.
+        store: CredentialStore | None = None
+        if args.dry_run:
+            pass
+        elif sandbox is None:
+            store = _file_store()
+        elif args.processes > 1:
+            store = _file_store(sandbox.directory / "credentials")
         client = stack.enter_context(build_client(settings, providers, credential_store=store))
         if source is None:
             _check_flag_providers(rows, settings, configured)
@@ -143,7 +166,16 @@ def run_send(
             progress=Progress(stderr, enabled=show_progress),
             sandbox=sandbox,
         )
+        if args.processes > 1 and not args.dry_run:
+            run.pool = stack.enter_context(
+                ProcessPool(functools.partial(client_from_settings, settings, store), processes=args.processes)
+            )
         return run.run(client, rows, dry_run=args.dry_run)
+
+
+def client_from_settings(settings: Settings, store: CredentialStore | None) -> PushClient:
+    """The client ``send`` builds from its settings; each ``--processes`` worker calls it to build its own."""
+    return build_client(settings, build_providers(settings), credential_store=store)
 
 
 class _SendRun:
@@ -179,6 +211,7 @@ class _SendRun:
         self.stop: CliError | None = None
         self.warned = 0
         self.started = time.perf_counter()
+        self.pool: ProcessPool | None = None  # --processes: the workers send instead of ``client``
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -215,18 +248,25 @@ class _SendRun:
                 return
             yield item
 
-    def _send_all(self, client: PushClient, rows: Iterable[Row | BadRow]) -> None:
-        inflight: dict[int, Row] = {}
+    def _answers(self, client: PushClient, rows: Iterable[Row | BadRow]) -> Iterator[tuple[Row, SendResult]]:
+        """Each accepted row with its result, as results arrive: from ``client``, or from the worker processes."""
         notification = self.notification
+        if self.pool is not None:
+            yield from self.pool._stream_tagged((row, notification, row.target) for row in self._accepted(rows))
+            return
+        inflight: dict[int, Row] = {}
 
         def pairs() -> Iterator[tuple[Notification, Any]]:
             for row in self._accepted(rows):
                 inflight[id(row.target)] = row
                 yield notification, row.target
 
-        ordered: list[tuple[int, Row, SendResult]] = []
         for result in client.stream(pairs()):
-            row = inflight.pop(id(result.target))
+            yield inflight.pop(id(result.target)), result
+
+    def _send_all(self, client: PushClient, rows: Iterable[Row | BadRow]) -> None:
+        ordered: list[tuple[int, Row, SendResult]] = []
+        for row, result in self._answers(client, rows):
             if self.per_result:
                 # Flag targets are few: their lines come out in the order they were given.
                 ordered.append((row.line, row, result))

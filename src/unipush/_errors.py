@@ -7,7 +7,8 @@
     ├── ValidationError             a Notification or target breaks a rule (names the field)
     │   └── PayloadTooLargeError    the rendered payload is over the provider's limit
     ├── TransportError              the request did not get a provider answer
-    │   └── TimeoutError            ... because a deadline passed
+    │   ├── TimeoutError            ... because a deadline passed
+    │   └── WorkerCrashedError      ... because the ProcessPool worker sending it died
     └── ProviderError               the provider answered with an error
         ├── AuthenticationError     our credential was refused
         ├── RateLimitedError        429: slow down (see ``retry_after``)
@@ -34,6 +35,7 @@ __all__ = [
     "TransportError",
     "UnipushError",
     "ValidationError",
+    "WorkerCrashedError",
 ]
 
 
@@ -79,6 +81,14 @@ class TransportError(UnipushError):
 
 class TimeoutError(TransportError, builtins.TimeoutError):  # noqa: A001 - the contract's name
     """A request or connection deadline passed. Also a builtin ``TimeoutError``."""
+
+
+class WorkerCrashedError(TransportError):
+    """The ``ProcessPool`` worker process sending this target died before reporting its answer.
+
+    The request may have reached the provider (``maybe_processed`` is true): resending it may deliver
+    the notification twice, which is why the pool does not.
+    """
 
 
 class ProviderError(UnipushError):
