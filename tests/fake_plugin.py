@@ -156,3 +156,12 @@ def nameless_provider() -> Relay:
 def failing_factory() -> Relay:
     """A factory that breaks."""
     raise RuntimeError("the relay plugin is broken")
+
+
+class PropertyTypes:
+    """A factory whose ``target_types`` is a property: only a built provider could answer it."""
+
+    @property
+    def target_types(self) -> tuple[type[Target], ...]:
+        """``(RelayDevice,)``, but only on an instance."""
+        return (RelayDevice,)

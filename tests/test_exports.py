@@ -38,7 +38,7 @@ def test_every_public_class_and_function_has_a_docstring(module_name: str) -> No
 
 
 def test_contract_names_are_importable() -> None:
-    from unipush import Action, AsyncPushClient, Notification, PushClient  # noqa: F401
+    from unipush import Action, AsyncPushClient, Notification, PushClient, target_from_dict  # noqa: F401
     from unipush.apns import APNs, ApnsDevice  # noqa: F401
     from unipush.fcm import FCM, FcmCondition, FcmDevice, FcmTopic  # noqa: F401
     from unipush.webpush import WebPush, WebPushSubscription  # noqa: F401
@@ -58,3 +58,19 @@ def test_package_is_typed() -> None:
     from importlib.resources import files
 
     assert files("unipush").joinpath("py.typed").is_file()
+
+
+def test_serialized_form_api() -> None:
+    # The portable form (docs/serialization.md): other integrations (Celery) code against these names.
+    assert callable(unipush.target_from_dict)
+    assert callable(unipush.Notification.to_dict)
+    assert callable(unipush.Notification.from_dict)
+    assert callable(unipush.Target.to_dict)
+    assert "target_from_dict" in unipush.__all__
+
+
+def test_json_schemas_are_package_data() -> None:
+    from importlib.resources import files
+
+    for name in ("notification-v1.schema.json", "target-v1.schema.json"):
+        assert files("unipush").joinpath("schema").joinpath(name).is_file()

@@ -25,6 +25,7 @@ from unipush._plugins import PROVIDER_ENTRY_POINT_GROUP, ProviderSpec, available
 from unipush._provider import Provider, SupportsAuthorize
 from unipush._results import BatchResult, Outcome, PreparedRequest, SendResult
 from unipush._retry import RetryBudget, RetryPolicy
+from unipush._serialize import target_from_dict
 from unipush._sync import PushClient
 from unipush._targets import Target
 from unipush._validate import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
@@ -80,4 +81,5 @@ __all__ = [
     "__version__",
     "available_providers",
     "load_provider",
+    "target_from_dict",
 ]

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from unipush import _validate as v
 from unipush._errors import ValidationError
@@ -121,6 +121,29 @@ class Notification:
     def has_alert(self) -> bool:
         """Whether the notification shows something (a title, subtitle or body)."""
         return bool(self.title or self.subtitle or self.body)
+
+    def to_dict(self) -> dict[str, Any]:
+        """This notification as plain JSON data (form v1, ``{"v": 1, ...}``) for a queue or a database.
+
+        Only the fields that differ from their defaults appear; datetimes are ISO-8601 strings, bytes
+        base64url (``docs/serialization.md``). ``Notification.from_dict`` reads it back.
+        """
+        from unipush._serialize import notification_to_dict  # imported late: it imports this module
+
+        return notification_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Notification:
+        """Rebuild a notification from ``to_dict()`` output (form v1), checked like the constructor.
+
+        Raises:
+            ValidationError: an unknown key, a missing or other ``v``, a value of the wrong JSON type,
+                or what the constructors refuse; the field is the key path, e.g.
+                ``notification.apns.interruption_level``.
+        """
+        from unipush._serialize import notification_from_dict
+
+        return notification_from_dict(data)
 
 
 def _check_actions(actions: object) -> tuple[Action, ...]:

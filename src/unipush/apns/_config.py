@@ -161,10 +161,10 @@ class APNs:
         """``"apns"``."""
         return "apns"
 
-    @property
-    def target_types(self) -> tuple[type[Target], ...]:
-        """``(ApnsDevice,)``."""
-        return (ApnsDevice,)
+    # A class attribute, not a property: ``unipush.target_from_dict`` reads it from the entry point's
+    # class without building the provider (src/unipush/_serialize.py).
+    target_types: tuple[type[Target], ...] = (ApnsDevice,)
+    """``(ApnsDevice,)``."""
 
     def prepare(
         self, notification: Notification, target: Target, *, now: datetime, apns_id: str | None = None

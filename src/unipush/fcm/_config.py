@@ -125,10 +125,10 @@ class FCM:
         """The provider name, ``"fcm"``."""
         return "fcm"
 
-    @property
-    def target_types(self) -> tuple[type[Target], ...]:
-        """``FcmDevice``, ``FcmTopic`` and ``FcmCondition``."""
-        return (FcmDevice, FcmTopic, FcmCondition)
+    # A class attribute, not a property: ``unipush.target_from_dict`` reads it from the entry point's
+    # class without building the provider (src/unipush/_serialize.py).
+    target_types: tuple[type[Target], ...] = (FcmDevice, FcmTopic, FcmCondition)
+    """``FcmDevice``, ``FcmTopic`` and ``FcmCondition``."""
 
     @property
     def project_id(self) -> str:

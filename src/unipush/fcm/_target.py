@@ -64,6 +64,7 @@ class FcmTopic(Target):
 
     name: str
     provider: ClassVar[str] = "fcm"
+    target_type: ClassVar[str] = "topic"
 
     def __post_init__(self) -> None:
         name = self.name
@@ -90,6 +91,7 @@ class FcmCondition(Target):
 
     expr: str
     provider: ClassVar[str] = "fcm"
+    target_type: ClassVar[str] = "condition"
 
     def __post_init__(self) -> None:
         expr = self.expr

@@ -82,10 +82,10 @@ class WebPush:
         """``"webpush"``."""
         return "webpush"
 
-    @property
-    def target_types(self) -> tuple[type[Target], ...]:
-        """``(WebPushSubscription,)``."""
-        return (WebPushSubscription,)
+    # A class attribute, not a property: ``unipush.target_from_dict`` reads it from the entry point's
+    # class without building the provider (src/unipush/_serialize.py).
+    target_types: tuple[type[Target], ...] = (WebPushSubscription,)
+    """``(WebPushSubscription,)``."""
 
     @property
     def application_server_key(self) -> str:

@@ -6,13 +6,14 @@ import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from unipush._errors import ValidationError
+from unipush._serialize import epoch_ms_to_datetime, target_from_dict, target_to_dict
 from unipush._targets import Target, shorten
 from unipush.webpush._crypto import b64url_decode, b64url_encode
 
@@ -96,6 +97,7 @@ class WebPushSubscription(Target):
     """
 
     provider: ClassVar[str] = "webpush"
+    target_type: ClassVar[str] = "subscription"
     endpoint: str
     p256dh: str
     auth: str
@@ -151,15 +153,17 @@ class WebPushSubscription(Target):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | str | bytes) -> WebPushSubscription:
-        """Build a subscription from ``PushSubscription.toJSON()`` output.
+        """Build a subscription from ``PushSubscription.toJSON()`` output, or from ``to_dict()`` output.
 
         Accepts the mapping ``{"endpoint": ..., "expirationTime": ... | null, "keys": {"p256dh": ...,
         "auth": ...}}`` or the same as JSON text (``str`` or UTF-8 ``bytes``), which is how it usually
-        arrives from the browser or sits in a database. Unknown members are ignored.
+        arrives from the browser or sits in a database. Unknown members of the browser's JSON are
+        ignored. A mapping with a ``"v"`` key is unipush's form (``to_dict()``: the browser's JSON plus
+        ``v``, ``provider`` and ``type``) and is read strictly, as ``unipush.target_from_dict`` does.
 
         Raises:
             ValidationError: naming ``subscription``, ``endpoint``, ``keys``, ``keys.p256dh``,
-                ``keys.auth`` or ``expirationTime``.
+                ``keys.auth`` or ``expirationTime`` (``target.*`` for unipush's form).
         """
         if isinstance(data, (str, bytes)):
             try:
@@ -168,6 +172,11 @@ class WebPushSubscription(Target):
                 raise ValidationError("subscription", "is not valid JSON") from None
         if not isinstance(data, Mapping):
             raise ValidationError("subscription", f"must be a JSON object, got {type(data).__name__}")
+        if "v" in data:
+            target = target_from_dict(data)
+            if not isinstance(target, cls):
+                raise ValidationError("target.provider", f"must be 'webpush' for a {cls.__name__}")
+            return target
         if "endpoint" not in data:
             raise ValidationError("endpoint", "is required")
         keys = data.get("keys")
@@ -177,15 +186,8 @@ class WebPushSubscription(Target):
             if name not in keys:
                 raise ValidationError(f"keys.{name}", "is required")
         expires = data.get("expirationTime")
-        expiration_time = None
-        if expires is not None:
-            # DOMHighResTimeStamp / EpochTimeStamp: milliseconds since the Unix epoch.
-            if isinstance(expires, bool) or not isinstance(expires, (int, float)):
-                raise ValidationError("expirationTime", f"must be epoch milliseconds or null, got {expires!r}")
-            try:
-                expiration_time = datetime.fromtimestamp(expires / 1000, tz=timezone.utc)
-            except (OverflowError, OSError, ValueError):
-                raise ValidationError("expirationTime", f"is out of range: {expires!r}") from None
+        # DOMHighResTimeStamp / EpochTimeStamp: milliseconds since the Unix epoch.
+        expiration_time = None if expires is None else epoch_ms_to_datetime(expires, "expirationTime")
         try:
             return cls(data["endpoint"], keys["p256dh"], keys["auth"], expiration_time)
         except ValidationError as exc:
@@ -194,10 +196,11 @@ class WebPushSubscription(Target):
             raise
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``PushSubscription.toJSON()`` shape, ready for ``json.dumps`` and ``from_dict``."""
-        expires = None if self.expiration_time is None else int(self.expiration_time.timestamp() * 1000)
-        return {
-            "endpoint": self.endpoint,
-            "expirationTime": expires,
-            "keys": {"p256dh": self.p256dh, "auth": self.auth},
-        }
+        """The ``PushSubscription.toJSON()`` shape plus ``v``, ``provider`` and ``type`` (form v1).
+
+        ``{"v": 1, "provider": "webpush", "type": "subscription", "endpoint": ..., "keys": {"p256dh":
+        ..., "auth": ...}, "expirationTime": <epoch ms> | null}``: still what a browser wrote, so code
+        that reads a browser's subscription reads this too; ``from_dict`` and
+        ``unipush.target_from_dict`` read it back.
+        """
+        return target_to_dict(self)
