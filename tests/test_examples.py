@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.redis_server import _unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -19,8 +22,11 @@ EXPECTED = {
     "five_lines.py": "delivered, id ",
     "fastapi_app.py": "POST /orders/1234/ship: 3 delivered, 1 failed",
     "django_prune.py": "after: 4 devices",
+    "celery_campaign.py": "after: 950 devices",
 }
-NEEDS = {"fastapi_app.py": ["fastapi"]}
+NEEDS = {"fastapi_app.py": ["fastapi"], "celery_campaign.py": ["celery", "redis"]}
+# Programs an example's demo starts (the test skips, saying so, where one is missing).
+NEEDS_PROGRAMS = {"celery_campaign.py": ["redis-server"]}
 
 # The variables the examples read real credentials from: unset, so they use the sandbox.
 CREDENTIAL_PREFIXES = ("APNS_", "FCM_", "VAPID_", "GOOGLE_APPLICATION_CREDENTIALS")
@@ -43,6 +49,9 @@ def test_example_runs(name: str) -> None:
     missing = [module for module in NEEDS.get(name, []) if importlib.util.find_spec(module) is None]
     if missing:
         pytest.skip(f"{name} needs {', '.join(missing)}: pip install 'unipush[examples]'")
+    absent = [program for program in NEEDS_PROGRAMS.get(name, []) if shutil.which(program) is None]
+    if absent:
+        _unavailable(f"{name} needs {', '.join(absent)} (Debian: apt-get install {' '.join(absent)})")
     result = run(str(EXAMPLES / name))
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     assert EXPECTED[name] in result.stdout, result.stdout
