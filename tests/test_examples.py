@@ -22,6 +22,7 @@ EXPECTED = {
     "five_lines.py": "delivered, id ",
     "fastapi_app.py": "POST /orders/1234/ship: 3 delivered, 1 failed",
     "django_prune.py": "after: 4 devices",
+    "shared_token.py": "4 processes: 400 of 400 delivered, 1 provider token",
     "celery_campaign.py": "after: 950 devices",
 }
 NEEDS = {"fastapi_app.py": ["fastapi"], "celery_campaign.py": ["celery", "redis"]}

@@ -44,6 +44,15 @@ def test_contract_names_are_importable() -> None:
     from unipush.webpush import WebPush, WebPushSubscription  # noqa: F401
 
 
+def test_credential_stores_are_exported() -> None:
+    # docs/credentials.md: the seam and its three built-ins; each built-in satisfies the protocol.
+    for name in ("CredentialStore", "StoredCredential", "MemoryStore", "FileStore", "RedisStore"):
+        assert name in unipush.__all__
+    assert isinstance(unipush.MemoryStore(), unipush.CredentialStore)
+    assert isinstance(unipush.FileStore("unused"), unipush.CredentialStore)
+    assert isinstance(unipush.RedisStore("redis://localhost:1/0"), unipush.CredentialStore)  # connects lazily
+
+
 def test_error_tree() -> None:
     assert issubclass(unipush.PayloadTooLargeError, unipush.ValidationError)
     assert issubclass(unipush.TimeoutError, unipush.TransportError)

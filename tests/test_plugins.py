@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,13 @@ from unipush import (
     ConfigurationError,
     InvalidTokenError,
     Notification,
+    Outcome,
+    PreparedRequest,
     Provider,
     PushClient,
     SendResult,
     SupportsAuthorize,
+    Target,
     available_providers,
     load_provider,
 )
@@ -232,8 +236,22 @@ def test_protocols_are_runtime_checkable() -> None:
     keys = generate_vapid_keys()
     webpush = WebPush(vapid_private_key=keys.private_key_pem, subject="mailto:a@example.com")
     assert isinstance(webpush, Provider)
-    assert not isinstance(webpush, SupportsAuthorize)
+    # WebPush has the hook too: it attaches a VAPID header that had to come from a credential store.
+    assert isinstance(webpush, SupportsAuthorize)
     assert isinstance(Relay(), SupportsAuthorize)
+
+    class Bare:
+        name = "bare"
+        target_types = (ApnsDevice,)
+
+        def prepare(self, notification: Notification, target: Target, *, now: datetime) -> PreparedRequest:
+            raise NotImplementedError
+
+        def parse(self, request: PreparedRequest, status_code: int, headers: Mapping[str, str], body: bytes) -> Outcome:
+            raise NotImplementedError
+
+    assert isinstance(Bare(), Provider)
+    assert not isinstance(Bare(), SupportsAuthorize)
 
 
 # -- routing a plugin's target end to end ---------------------------------------------------------

@@ -8,6 +8,7 @@ Describe a ``Notification`` once, pick targets (``ApnsDevice``, ``FcmDevice``, `
 from __future__ import annotations
 
 from unipush._async import AsyncPushClient
+from unipush._credentials import CredentialStore, FileStore, MemoryStore, RedisStore, StoredCredential
 from unipush._errors import (
     AuthenticationError,
     ConfigurationError,
@@ -49,12 +50,15 @@ __all__ = [
     "AuthenticationError",
     "BatchResult",
     "ConfigurationError",
+    "CredentialStore",
     "FcmCondition",
     "FcmDevice",
     "FcmErrorCode",
     "FcmOptions",
     "FcmTopic",
+    "FileStore",
     "InvalidTokenError",
+    "MemoryStore",
     "Notification",
     "Outcome",
     "PayloadTooLargeError",
@@ -65,9 +69,11 @@ __all__ = [
     "ProviderSpec",
     "PushClient",
     "RateLimitedError",
+    "RedisStore",
     "RetryBudget",
     "RetryPolicy",
     "SendResult",
+    "StoredCredential",
     "SupportsAuthorize",
     "Target",
     "TimeoutError",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from unipush._cli_common import fail
+from unipush._credentials import CredentialStore
 from unipush._provider import Provider
 from unipush._retry import RetryPolicy
 from unipush._sync import PushClient
@@ -433,8 +434,10 @@ def build_providers(settings: Settings) -> list[Provider]:
     return providers
 
 
-def build_client(settings: Settings, providers: list[Provider]) -> PushClient:
-    """A ``PushClient`` for ``providers`` with the ``[client]`` settings."""
+def build_client(
+    settings: Settings, providers: list[Provider], *, credential_store: CredentialStore | None = None
+) -> PushClient:
+    """A ``PushClient`` for ``providers`` with the ``[client]`` settings (and ``credential_store``, if given)."""
     if not providers:
         fail(
             "no provider configured: give credentials as flags, environment variables or in unipush.toml "
@@ -449,6 +452,7 @@ def build_client(settings: Settings, providers: list[Provider]) -> PushClient:
         timeout=30.0 if timeout is None else timeout,
         concurrency=100 if concurrency is None else concurrency,
         retry=RetryPolicy() if attempts is None else RetryPolicy(max_attempts=attempts),
+        credential_store=credential_store,
     )
 
 

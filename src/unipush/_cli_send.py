@@ -29,6 +29,7 @@ from unipush._cli_notification import add_notification_arguments, notification_f
 from unipush._cli_progress import Progress, Tally, failure_label, format_elapsed, reason_text
 from unipush._cli_render import request_json
 from unipush._cli_targets import BadRow, InvalidTokenWriter, Row, TargetFile, add_target_arguments, select_targets
+from unipush._credentials import FileStore
 from unipush._errors import UnipushError
 from unipush._model import Notification
 from unipush._results import SendResult
@@ -105,7 +106,11 @@ def run_send(
         rows, source, fmt = select_targets(args, stack, sandbox)
         providers = build_providers(settings)
         configured = {p.name for p in providers}
-        client = stack.enter_context(build_client(settings, providers))
+        # Runs share the APNs token through a file under the user's cache directory: two runs within 20
+        # minutes with their own tokens would get TooManyProviderTokenUpdates. A --sandbox key lives for
+        # one run only, and a dry run sends nothing, so their tokens stay in memory.
+        store = None if sandbox is not None or args.dry_run else FileStore()
+        client = stack.enter_context(build_client(settings, providers, credential_store=store))
         if source is None:
             _check_flag_providers(rows, settings, configured)
         # A file gets the progress line (on a terminal, unless told); flag targets have their own lines.

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from unipush._credentials import CredentialStore, check_store
 from unipush._errors import ConfigurationError, ValidationError
 from unipush._model import Notification
 from unipush._plugins import ProviderSpec, resolve_providers
@@ -21,7 +22,7 @@ from unipush._sending import Sender
 from unipush._targets import Target
 from unipush._transport import HttpxTransport, Transport, make_ssl_context
 
-__all__ = ["BaseClient", "ClientCore", "providers_from"]
+__all__ = ["BaseClient", "ClientCore", "providers_from", "use_credential_store"]
 
 
 def _utcnow() -> datetime:
@@ -102,6 +103,14 @@ def providers_from(
     return chosen
 
 
+def use_credential_store(providers: Iterable[Provider], store: CredentialStore) -> None:
+    """Hand ``store`` to every provider that shares credentials (an optional ``use_credential_store`` method)."""
+    for provider in providers:
+        hook = getattr(provider, "use_credential_store", None)
+        if callable(hook):
+            hook(store)
+
+
 class BaseClient:
     """What ``PushClient`` and ``AsyncPushClient`` share: configuration, routing and ``render``.
 
@@ -112,6 +121,9 @@ class BaseClient:
     per request in seconds; ``retry`` a ``RetryPolicy``; ``concurrency`` the most requests in flight in
     ``send_many``/``stream``; ``on_invalid_token(result)`` runs once per dead token; ``http_client``
     replaces the built-in HTTP/2 engine with your ``httpx`` client (for proxies and custom networking).
+    ``credential_store`` shares provider tokens beyond this process (``FileStore()`` for one machine,
+    ``RedisStore(url)`` for a fleet; default: one ``MemoryStore`` for the whole process); see
+    docs/credentials.md.
     """
 
     _accepts_async_callbacks = True
@@ -130,8 +142,11 @@ class BaseClient:
         on_invalid_token: Callable[[SendResult], object] | None = None,
         http_client: httpx.Client | httpx.AsyncClient | None = None,
         connections_per_origin: int = 1,
+        credential_store: CredentialStore | None = None,
     ) -> None:
         self._core = ClientCore(providers_from(apns=apns, fcm=fcm, webpush=webpush, providers=providers))
+        if credential_store is not None:
+            use_credential_store(self._core.providers.values(), check_store(credential_store))
         if type(concurrency) is not int or concurrency < 1:
             raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}")
         if timeout is not None and timeout <= 0:

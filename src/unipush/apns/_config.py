@@ -20,7 +20,7 @@ import re
 import ssl
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from unipush._credentials import CredentialStore
 from unipush._errors import ConfigurationError, ValidationError
 from unipush._model import Notification
 from unipush._results import Outcome, PreparedRequest
@@ -186,8 +187,15 @@ class APNs:
         if apns_id is None:
             apns_id = str(uuid.uuid4())
         payload, headers, body = render(notification, topic=self._topic, now=now, apns_id=apns_id)
+        pending = False
         if self._signer is not None:
-            headers["authorization"] = self._signer.authorization(now)
+            # The in-memory token, or none yet when it must come from a store (I/O): then ``authorize``
+            # fetches it at send time, off the event loop, and the request says so.
+            token = self._signer.cached(now)
+            if token is None:
+                pending = True
+            else:
+                headers["authorization"] = "bearer " + token
         elif headers["apns-push-type"] == "location":
             raise ValidationError("apns.push_type", "'location' pushes need token-based authentication (key=)")
         return PreparedRequest(
@@ -198,6 +206,7 @@ class APNs:
             headers=headers,
             body=body,
             payload=payload,
+            credential_pending=pending,
         )
 
     def parse(self, request: PreparedRequest, status_code: int, headers: Mapping[str, str], body: bytes) -> Outcome:
@@ -207,21 +216,53 @@ class APNs:
     # -- credentials ---------------------------------------------------------------------------------
 
     def reauthorize(self, request: PreparedRequest, *, now: datetime, force: bool = True) -> PreparedRequest:
-        """A copy of ``request`` with a current provider token, for a resend.
+        """A copy of ``request`` with a current provider token, for a resend (may block on the store).
 
-        With ``force`` (after ``ExpiredProviderToken``) the token is re-minted unless it is under 20
-        minutes old (see ``ProviderTokenSigner``). Certificate auth returns ``request`` unchanged.
+        With ``force`` (after ``ExpiredProviderToken``) the token ``request`` carried is replaced unless
+        it is under 20 minutes old (see ``ProviderTokenSigner``). Certificate auth returns ``request``
+        unchanged.
         """
         if self._signer is None:
             return request
-        return request.with_headers({"authorization": self._signer.authorization(now, force=force)})
+        stale = _bearer(request) if force else None
+        return request.with_headers({"authorization": "bearer " + self._signer.token(now, stale=stale)})
 
-    def authorize(self, request: PreparedRequest, *, refresh: bool, ssl_context: ssl.SSLContext) -> PreparedRequest:
-        """The ``Provider`` auth hook: the token is signed in ``prepare``; ``refresh`` re-mints it once
-        after ``ExpiredProviderToken`` (Apple: "Establishing a token-based connection to APNs")."""
-        if not refresh:
+    def authorize(
+        self, request: PreparedRequest, *, refresh: bool, ssl_context: ssl.SSLContext
+    ) -> PreparedRequest | Awaitable[PreparedRequest]:
+        """The ``Provider`` auth hook: attach the provider token when ``prepare`` could not (it had to come
+        from the credential store), and replace a refused one once after ``ExpiredProviderToken``
+        (Apple: "Establishing a token-based connection to APNs").
+
+        Returns at once when the token is in memory (every send but about one per 50 minutes); otherwise
+        an awaitable that reads the store on a worker thread, so the event loop never waits for it.
+        """
+        signer = self._signer
+        if signer is None or not (refresh or request.credential_pending):
             return request
-        return self.reauthorize(request, now=datetime.now(timezone.utc), force=True)
+        now = datetime.now(timezone.utc)
+        stale = (_bearer(request) or None) if refresh else None
+        if refresh and stale is None:
+            stale = signer.cached(now)  # nothing was attached: treat the current token as refused
+        token = signer.cached(now, stale=stale)
+        if token is not None:
+            return request.with_headers({"authorization": "bearer " + token})
+        return self._authorize_later(signer, request, now, stale)
+
+    @staticmethod
+    async def _authorize_later(
+        signer: ProviderTokenSigner, request: PreparedRequest, now: datetime, stale: str | None
+    ) -> PreparedRequest:
+        token = await signer.token_async(now, stale=stale)
+        return request.with_headers({"authorization": "bearer " + token})
+
+    def use_credential_store(self, store: CredentialStore) -> None:
+        """Share the provider token through ``store`` (``PushClient(credential_store=...)`` calls this).
+
+        Certificate auth has no token, so nothing changes then.
+        """
+        if self._signer is not None:
+            self._signer.use_store(store)
 
     def client_cert(self) -> ClientCertificate | None:
         """The TLS client certificate for certificate auth, or ``None`` with token auth."""
@@ -272,6 +313,12 @@ class APNs:
             f"APNs(topic={self._topic!r}, environment={self._environment!r}, auth={self.auth!r}, {creds}, "
             f"base_url={self._base_url!r})"
         )
+
+
+def _bearer(request: PreparedRequest) -> str:
+    """The provider token ``request`` carries (``""`` if none)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def _bundle_id(topic: object) -> str:

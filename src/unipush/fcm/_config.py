@@ -8,6 +8,7 @@ at send time from ``FCM.credentials``, and the prepared request says so with ``c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from google.oauth2 import service_account as google_service_account
 
+from unipush._credentials import CredentialStore
 from unipush._errors import ConfigurationError, ValidationError
 from unipush._model import Notification
 from unipush._results import Outcome, PreparedRequest
@@ -88,12 +90,16 @@ class FCM:
             _check_url("token_uri", token_uri)
         self._base_url = _check_url("base_url", base_url if base_url is not None else DEFAULT_BASE_URL).rstrip("/")
         self._service_account_email: str | None = None
+        # Public facts that tell two service-account keys apart (the key id, the token endpoint): part
+        # of the credential store key, never the private key.
+        identity = token_uri or ""
 
         found_project: str | None
         if service_account is not None:
             info = _load_service_account(service_account, need_token_uri=token_uri is None)
             self._credentials = _service_account_credentials(info, token_uri)
             self._service_account_email = info["client_email"]
+            identity = f"{token_uri or info.get('token_uri', '')} {info.get('private_key_id', '')}"
             found_project = info.get("project_id") if isinstance(info.get("project_id"), str) else None
         elif credentials is not None:
             if not isinstance(credentials, google.auth.credentials.Credentials):
@@ -119,6 +125,27 @@ class FCM:
         self._project_id = project
         self._url = f"{self._base_url}/v1/projects/{project}/messages:send"
         self._token_source: AccessTokenSource | None = None
+        self._store: CredentialStore | None = None
+        self._identity = identity
+
+    def use_credential_store(self, store: CredentialStore) -> None:
+        """Share the OAuth2 access token through ``store`` (``PushClient(credential_store=...)`` calls this).
+
+        The store key is ``fcm:<service account email>:<hash of token URI and scopes>``; credentials
+        without a service-account email (user credentials, a metadata server) keep their token in this
+        process. Takes effect for the token source made on the next first send.
+        """
+        self._store = store
+        self._token_source = None
+
+    @property
+    def store_key(self) -> str | None:
+        """The access token's key in a credential store, or ``None`` when it is not shared."""
+        email = self._service_account_email
+        if email is None:
+            return None
+        digest = hashlib.sha256(f"{self._identity} {FCM_SCOPE}".encode()).hexdigest()[:16]
+        return f"fcm:{email}:{digest}"
 
     @property
     def name(self) -> str:
@@ -205,7 +232,9 @@ class FCM:
         """
         source = self._token_source
         if source is None:
-            source = self._token_source = AccessTokenSource(self._credentials, verify=ssl_context)
+            source = self._token_source = AccessTokenSource(
+                self._credentials, verify=ssl_context, store=self._store, store_key=self.store_key
+            )
         stale = None
         if refresh:
             stale = request.headers.get("authorization", "").removeprefix("Bearer ") or None

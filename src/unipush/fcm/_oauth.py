@@ -8,7 +8,11 @@ does not depend on) and adds what a sender needs on top:
 * single flight: any number of concurrent sends waiting on an expired token cause one refresh;
 * ``force`` after a plain 401 refreshes only if nobody has refreshed since the caller saw the token
   (Google: a 401 UNAUTHENTICATED without an FcmError detail means the OAuth token is bad or expired);
-* the async path runs the blocking refresh in a worker thread, so the event loop never blocks.
+* the async path runs the blocking refresh in a worker thread, so the event loop never blocks;
+* with a ``CredentialStore`` (``PushClient(credential_store=...)``) the token is shared by every process
+  using the store: a process whose copy is due reads the store, and only if the store has no usable
+  token either does one process (under the store's lock) ask Google for a new one. The store keeps the
+  access token and its expiry, never the service-account key.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import google.auth.transport
 import httpx
 from google.auth.credentials import Credentials
 
+from unipush._credentials import CredentialStore, StoredCredential, shared_credential
 from unipush._errors import AuthenticationError, TransportError
 
 __all__ = ["AccessTokenSource", "HttpxAuthRequest"]
@@ -91,8 +96,12 @@ class AccessTokenSource:
         timeout: float = 30.0,
         refresh_margin: float = 300.0,
         clock: Callable[[], datetime] = _utcnow,
+        store: CredentialStore | None = None,
+        store_key: str | None = None,
     ) -> None:
         self._credentials = credentials
+        # Shared through the store only when the credential has a stable public identity (store_key).
+        self._shared = shared_credential(store, store_key) if store is not None and store_key is not None else None
         self._verify = verify
         self._timeout = timeout
         self._margin = timedelta(seconds=refresh_margin)
@@ -119,11 +128,33 @@ class AccessTokenSource:
         current = self._fresh()
         if current is not None and current != stale:
             return current
+        if self._shared is not None:
+            return self._from_store(stale)
         with self._lock:
             current = self._fresh()
             if current is not None and current != stale:
                 return current  # another thread refreshed while we waited: single flight
             return self._refresh()
+
+    def _from_store(self, stale: str | None) -> str:
+        """The token through the credential store: another process's if usable, else a new one (single flight)."""
+        assert self._shared is not None
+        margin = self._margin.total_seconds()
+
+        def usable(credential: StoredCredential) -> bool:
+            return credential.token != stale and self._clock().timestamp() < credential.expires_at - margin
+
+        def mint(_previous: StoredCredential | None) -> StoredCredential:
+            issued = self._clock()
+            token = self._refresh()
+            expiry = self._expiry if self._expiry is not None else issued + timedelta(hours=1)
+            return StoredCredential(token=token, issued_at=issued.timestamp(), expires_at=expiry.timestamp())
+
+        # The lease covers one token request (its timeout) with some slack.
+        found = self._shared.get(usable, mint, lease=self._timeout + 5.0)
+        self._token = found.token
+        self._expiry = datetime.fromtimestamp(found.expires_at, tz=timezone.utc)
+        return found.token
 
     async def token_async(self, *, stale: str | None = None) -> str:
         """``token()`` for asyncio code: a cached token at no cost, a refresh in a worker thread."""

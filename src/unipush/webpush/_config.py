@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+import asyncio
+import ssl
+from collections.abc import Awaitable, Mapping
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from unipush._credentials import CredentialStore
 from unipush._errors import ConfigurationError, PayloadTooLargeError, ValidationError
 from unipush._model import Notification
 from unipush._results import Outcome, PreparedRequest
@@ -143,7 +146,11 @@ class WebPush:
         if len(body) > MAX_BODY_SIZE:  # cannot happen after the plaintext check; kept as a guard
             raise PayloadTooLargeError("payload", len(body), MAX_BODY_SIZE, "webpush")
         headers = encode_headers(notification)
-        headers["authorization"] = self._signer.authorization(target.endpoint, now=now)
+        # The token from memory; none yet when it must come from a credential store (I/O), which
+        # ``authorize`` then reads off the event loop.
+        authorization = self._signer.cached_authorization(target.endpoint, now=now)
+        if authorization is not None:
+            headers["authorization"] = authorization
         return PreparedRequest(
             provider=self.name,
             target=target,
@@ -152,11 +159,30 @@ class WebPush:
             headers=headers,
             body=body,
             payload=payload,
+            credential_pending=authorization is None,
         )
 
     def parse(self, request: PreparedRequest, status_code: int, headers: Mapping[str, str], body: bytes) -> Outcome:
         """Decode the push service's answer (see ``parse_response``)."""
         return parse_response(status_code, headers, body)
+
+    def authorize(
+        self, request: PreparedRequest, *, refresh: bool, ssl_context: ssl.SSLContext
+    ) -> PreparedRequest | Awaitable[PreparedRequest]:
+        """The ``Provider`` auth hook: attach the VAPID header ``prepare`` left to send time (it had to come
+        from the credential store, read here on a worker thread); anything else is returned as it is."""
+        if not request.credential_pending or not isinstance(request.target, WebPushSubscription):
+            return request
+        return self._authorize_later(request, request.target.endpoint)
+
+    async def _authorize_later(self, request: PreparedRequest, endpoint: str) -> PreparedRequest:
+        now = datetime.now(timezone.utc)
+        header = await asyncio.to_thread(self._signer.authorization, endpoint, now=now)
+        return request.with_headers({"authorization": header})
+
+    def use_credential_store(self, store: CredentialStore) -> None:
+        """Share the VAPID tokens (one per push service) through ``store`` (``PushClient(credential_store=...)``)."""
+        self._signer.use_store(store)
 
     def __repr__(self) -> str:
         return (

@@ -7,10 +7,12 @@ is wrong with anything else, without ever echoing key material. ``VapidSigner`` 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from unipush._credentials import CredentialStore, SharedCredential, StoredCredential, shared_credential
 from unipush._errors import ConfigurationError
 from unipush.webpush._crypto import b64url_decode, b64url_encode
 
@@ -346,7 +349,7 @@ class VapidSigner:
         ConfigurationError: unusable key, subject or expiration.
     """
 
-    __slots__ = ("_cache", "_expiration", "_key", "_lock", "_mint_count", "_public", "_subject")
+    __slots__ = ("_cache", "_expiration", "_key", "_lock", "_mint_count", "_public", "_shared", "_store", "_subject")
 
     def __init__(
         self, private_key: VapidKeySource, subject: str, *, expiration: timedelta = DEFAULT_VAPID_EXPIRATION
@@ -363,6 +366,58 @@ class VapidSigner:
         self._lock = threading.Lock()
         self._cache: dict[str, _Token] = {}
         self._mint_count = 0
+        self._store: CredentialStore | None = None
+        self._shared: dict[str, SharedCredential] = {}
+
+    def use_store(self, store: CredentialStore) -> None:
+        """Share the tokens through ``store``, one per audience (``PushClient(credential_store=...)``).
+
+        The store key is ``vapid:<public-key SHA-256>:<subject and lifetime hash>:<audience>``; the
+        store holds the signed JWTs only. Without a store each signer keeps its own tokens (VAPID has
+        no rate limit on new tokens, so sharing only saves signatures and keeps one token per push
+        service for the whole fleet).
+        """
+        self._store = store
+        self._shared = {}
+
+    def _shared_for(self, audience: str) -> SharedCredential:
+        shared = self._shared.get(audience)
+        if shared is None:
+            assert self._store is not None
+            fingerprint = hashlib.sha256(b64url_decode(self._public)).hexdigest()[:32]
+            flavour = hashlib.sha256(f"{self._subject} {self._expiration.total_seconds()}".encode()).hexdigest()[:12]
+            key = f"vapid:{fingerprint}:{flavour}:{audience}"
+            shared = self._shared.setdefault(audience, shared_credential(self._store, key))
+        return shared
+
+    @staticmethod
+    def _usable(instant: float) -> Callable[[StoredCredential], bool]:
+        # Renewed once less than half its lifetime is left, as the in-memory cache does.
+        return lambda c: instant < c.issued_at + (c.expires_at - c.issued_at) / 2
+
+    def _mint_stored(self, audience: str, instant: float) -> Callable[[StoredCredential | None], StoredCredential]:
+        def mint(_previous: StoredCredential | None) -> StoredCredential:
+            entry = self._mint(audience, instant)
+            with self._lock:  # mints with a store run under the store's per-audience lock, not this one
+                self._mint_count += 1
+            exp = int(instant + self._expiration.total_seconds())
+            return StoredCredential(token=entry.token, issued_at=instant, expires_at=exp)
+
+        return mint
+
+    def cached_authorization(self, endpoint: str, *, now: datetime) -> str | None:
+        """``authorization()`` if it needs no I/O (no store, a ``MemoryStore``, or a usable copy in
+        memory); ``None`` when the token must be read from the store."""
+        if self._store is None:
+            return self.authorization(endpoint, now=now)
+        audience = audience_of(endpoint)
+        shared = self._shared_for(audience)
+        if shared.inline:
+            return self.authorization(endpoint, now=now)
+        if now.utcoffset() is None:
+            raise ValueError("now must be a timezone-aware datetime")
+        found = shared.cached(self._usable(now.timestamp()))
+        return None if found is None else f"vapid t={found.token}, k={self._public}"
 
     @property
     def application_server_key(self) -> str:
@@ -404,11 +459,19 @@ class VapidSigner:
         if now.utcoffset() is None:
             raise ValueError("now must be a timezone-aware datetime")
         instant = now.timestamp()
+        if self._store is not None:
+            found = self._shared_for(audience).get(
+                self._usable(instant), self._mint_stored(audience, instant), lease=5.0
+            )
+            return _Token(
+                found.token, f"vapid t={found.token}, k={self._public}", (found.issued_at + found.expires_at) / 2
+            )
         with self._lock:
             cached = self._cache.get(audience)
             if cached is not None and instant < cached.renew_at:
                 return cached
             entry = self._mint(audience, instant)
+            self._mint_count += 1
             if len(self._cache) >= _CACHE_PRUNE_AT:
                 for stale in [a for a, t in self._cache.items() if t.renew_at <= instant]:
                     del self._cache[stale]
@@ -420,7 +483,6 @@ class VapidSigner:
         exp = int(instant + lifetime)
         # RFC 8292 §2: ES256 JWS (PyJWT writes the raw r||s signature JOSE requires), claims aud/exp/sub.
         token = jwt.encode({"aud": audience, "exp": exp, "sub": self._subject}, self._key, algorithm="ES256")
-        self._mint_count += 1
         return _Token(token, f"vapid t={token}, k={self._public}", instant + lifetime / 2)
 
     def __repr__(self) -> str:
