@@ -63,14 +63,19 @@ class Worker:
 
 
 @contextmanager
-def celery_worker(redis_url: str, sandbox: Sandbox, tmp_path: Path) -> Iterator[Worker]:
-    """Start a prefork worker (2 processes) for a fresh queue and key prefix; stop it on exit."""
+def celery_worker(
+    redis_url: str, sandbox: Sandbox | dict[str, Any], tmp_path: Path, *, concurrency: int = 2
+) -> Iterator[Worker]:
+    """Start a prefork worker (``concurrency`` processes) for a fresh queue and key prefix; stop it on exit.
+
+    ``sandbox`` is the running ``Sandbox``, or its ``info()`` (a sandbox in another process).
+    """
     tag = uuid.uuid4().hex[:12]
     config: dict[str, Any] = {
         "broker": redis_url,
         "queue": f"unipush-test-{tag}",
         "prefix": f"unipush-test-{tag}",
-        "sandbox": sandbox.info(),
+        "sandbox": sandbox if isinstance(sandbox, dict) else sandbox.info(),
     }
     config_path = tmp_path / "worker.json"
     config_path.write_text(json.dumps(config), encoding="utf-8")
@@ -86,7 +91,7 @@ def celery_worker(redis_url: str, sandbox: Sandbox, tmp_path: Path) -> Iterator[
         "tests.fleet.worker_app",
         "worker",
         "--pool=prefork",
-        "--concurrency=2",
+        f"--concurrency={concurrency}",
         "--loglevel=WARNING",
         "--queues",
         config["queue"],
