@@ -175,3 +175,24 @@ def test_the_worker_client_reports_429s_to_the_fleet(redis_url: str, prefix: str
 def connection_pttl(redis_url: str, key: str) -> int:
     with redis.Redis.from_url(redis_url) as client:
         return int(client.pttl(key))
+
+
+def test_a_chunk_it_cannot_read_still_completes_the_campaign(redis_url: str, prefix: str, sandbox: Sandbox) -> None:
+    push = _tasks(redis_url, prefix, sandbox)
+    good = sandbox.fcm_device().to_dict()
+    push._state().ledger.start("c4")
+    push._state().ledger.seal("c4", chunks=2, targets=3)
+    # A notification from a producer of another version (an unknown field) and a target that is no target.
+    unreadable = dict(NOTIFICATION.to_dict(), surprise=True)
+    assert push.campaign_chunk("c4", 0, unreadable, [good]) == {"sent": 0, "skipped": 0}
+    # The good target was answered (failed) by chunk 0, so it is skipped; the broken one fails here.
+    assert push.campaign_chunk("c4", 1, NOTIFICATION.to_dict(), [good, {"provider": "fcm", "token": ""}]) == {
+        "sent": 0,
+        "skipped": 1,
+    }
+    report = push.build_report("c4")
+    assert report.recorded == 2
+    assert report.count(outcome="failed", reason="ValidationError") == 2
+    # Both chunks finished: the report was queued (the queue holds the campaign_report task).
+    assert push._state().ledger.progress("c4") == {"chunks_finished": 2, "chunks": 2, "recorded": 2}
+    push._on_shutdown()

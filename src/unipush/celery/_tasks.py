@@ -214,7 +214,12 @@ class PushTasks:
 
     def _on_process_init(self, **_: object) -> None:
         # In the prefork child, right after the fork: build the client here, before the first task.
-        self.client()
+        try:
+            self.client()
+        except Exception:
+            # A broken factory must not kill the pool process at birth (Celery would respawn it in a
+            # loop): the first task builds it again and fails with the error, where it is seen.
+            logger.exception("client_factory failed in worker process %d", os.getpid())
 
     def _on_shutdown(self, **_: object) -> None:
         process = self._process
@@ -305,8 +310,22 @@ class PushTasks:
     ) -> dict[str, int]:
         process = self._state()
         ledger = process.ledger
-        n = Notification.from_dict(notification)
         pending: list[tuple[bytes, str, str | None]] = []
+        try:
+            n = Notification.from_dict(notification)
+        except UnipushError as exc:
+            # A producer on another version wrote a notification this worker cannot read: every target
+            # gets a failed result, so the campaign still completes and the report says why.
+            logger.error("campaign %s chunk %d: notification refused: %s", campaign_id, index, exc)
+            for d in targets:
+                item = _decode(d)
+                provider = item.provider if isinstance(item, Target) else item[0]
+                key = item.key if isinstance(item, Target) else repr(d)
+                pending.append((fingerprint(provider, key), _count_key(provider, "failed", type(exc).__name__), None))
+            ledger.record(campaign_id, pending)
+            if ledger.chunk_finished(campaign_id, index):
+                self.campaign_report.apply_async(args=[campaign_id], **self._route())
+            return {"sent": 0, "skipped": 0}
         todo: list[Target] = []
         seen: set[bytes] = set()
         decoded = [_decode(d) for d in targets]
