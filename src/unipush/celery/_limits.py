@@ -16,6 +16,7 @@ clocks may disagree, the server's is one.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -30,6 +31,8 @@ from unipush._results import Outcome
 from unipush._retry import RetryDecision, RetryPolicy
 
 __all__ = ["FleetLimiter", "FleetRetryPolicy", "RateLimit"]
+
+logger = logging.getLogger("unipush.celery")
 
 # KEYS: bucket, pause. ARGV: rate per second (0: no bucket), burst, tokens wanted.
 # Returns {tokens granted, milliseconds to wait before asking again}.
@@ -211,5 +214,12 @@ class FleetRetryPolicy(RetryPolicy):
             and outcome.retry_after is not None
             and outcome.error is not None
         ):
-            self.limiter.pause(outcome.error.provider, outcome.retry_after)
+            # On the client's event loop: one short Redis call, on a 429 only.
+            try:
+                self.limiter.pause(outcome.error.provider, outcome.retry_after)
+            except redis.RedisError as exc:
+                # The fleet is told at best effort; this client still honours Retry-After itself.
+                logger.warning(
+                    "could not share a %s pause of %.1f s: %s", outcome.error.provider, outcome.retry_after, exc
+                )
         return self.inner.decide(attempt, outcome, error, refreshed=refreshed)
