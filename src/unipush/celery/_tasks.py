@@ -31,6 +31,7 @@ from typing import Any
 
 import redis
 from celery import Celery, signals
+from kombu.exceptions import OperationalError
 
 import unipush
 from unipush._errors import ConfigurationError, UnipushError, ValidationError
@@ -64,8 +65,8 @@ _TASK_OPTIONS: dict[str, Any] = {
     "acks_late": True,
     "reject_on_worker_lost": True,
     "serializer": "json",
-    # Redis unreachable for a moment: retry the task (the ledger makes a rerun harmless).
-    "autoretry_for": (redis.ConnectionError, redis.TimeoutError),
+    # Redis or the broker unreachable for a moment: retry the task (the ledger makes a rerun harmless).
+    "autoretry_for": (redis.ConnectionError, redis.TimeoutError, OperationalError),
     "retry_backoff": True,
     "retry_kwargs": {"max_retries": 10},
 }
