@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def cli_sandbox() -> Iterator[Sandbox]:
     """A sandbox for CLI tests.
 
-    Every ``unipush`` process signs its own APNs provider token, and APNs (like the emulator) refuses a
-    new token for a key less than 20 minutes after the previous one: tests that start several
-    processes turn that rule off.
+    APNs (like the emulator) refuses a new provider token for a key less than 20 minutes after the
+    previous one. ``unipush send`` shares its token through a ``FileStore``, but ``render`` and
+    ``--dry-run`` sign theirs in memory, and these tests mix them against one sandbox: the rule is off
+    here (tests/test_credentials.py runs the CLI with it on).
     """
     with Sandbox() as sandbox:
         sandbox.apns.token_update_interval = 0
@@ -44,6 +45,7 @@ def flags(info: Mapping[str, Any]) -> list[str]:
         "--vapid-key", info["webpush_vapid_private_key_path"],
         "--vapid-subject", info["webpush_subject"],
         "--webpush-url", info["webpush_url"],
+        "--webpush-allow-local-endpoints",  # the sandbox's subscriptions are on 127.0.0.1
         "--ca", info["ca_path"],
     ]  # fmt: skip
 
@@ -62,6 +64,7 @@ def env(info: Mapping[str, Any]) -> dict[str, str]:
         "UNIPUSH_VAPID_KEY": info["webpush_vapid_private_key_path"],
         "UNIPUSH_VAPID_SUBJECT": info["webpush_subject"],
         "UNIPUSH_WEBPUSH_URL": info["webpush_url"],
+        "UNIPUSH_WEBPUSH_ALLOW_LOCAL_ENDPOINTS": "1",
         "UNIPUSH_CA": info["ca_path"],
     }
 
@@ -92,6 +95,7 @@ base_url = "{info["fcm_url"]}"
 vapid_private_key = "{values["webpush_vapid_private_key_path"]}"
 subject = "{info["webpush_subject"]}"
 base_url = "{info["webpush_url"]}"
+allow_local_endpoints = true
 
 [client]
 ca = "{values["ca_path"]}"

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -229,6 +230,33 @@ def test_with_a_file_store_prepare_leaves_the_first_token_to_authorize(fresh: Sa
     second = config.prepare(Notification(title="t"), DEVICE, now=now)
     assert second.headers["authorization"] == ready.headers["authorization"]
     assert config.authorize(second, refresh=False, ssl_context=fresh.ssl_context()) is second
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_is_not_stuck_on_a_lock_its_parent_held(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from unipush.apns import ProviderTokenSigner
+
+    signer = ProviderTokenSigner(ec.generate_private_key(ec.SECP256R1()), key_id="A" * 10, team_id="B" * 10)
+    signer.use_store(FileStore(tmp_path / "cache"))
+    now = datetime.now(timezone.utc)
+    parent_token = signer.token(now)
+    shared = signer._shared
+    # Another thread of the parent is in the middle of a renewal when a prefork server forks.
+    assert shared._lock.acquire()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: "multi-threaded process forked"
+            pid = os.fork()
+        if pid == 0:  # the child: a renewal must not wait for the parent's thread
+            signal.alarm(20)  # a child stuck on the lock dies of SIGALRM instead of hanging the test
+            code = 0 if signer.token(now + timedelta(hours=1)) != parent_token else 3
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        shared._lock.release()
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 # -- one token per key, in one process -------------------------------------------------------------

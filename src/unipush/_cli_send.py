@@ -25,12 +25,12 @@ from unipush._cli_config import (
     open_sandbox,
     use_sandbox,
 )
-from unipush._cli_notification import add_notification_arguments, notification_from_args
+from unipush._cli_notification import add_notification_arguments, cli_error_text, notification_from_args
 from unipush._cli_progress import Progress, Tally, failure_label, format_elapsed, reason_text
 from unipush._cli_render import request_json
 from unipush._cli_targets import BadRow, InvalidTokenWriter, Row, TargetFile, add_target_arguments, select_targets
 from unipush._credentials import FileStore
-from unipush._errors import UnipushError
+from unipush._errors import ConfigurationError, UnipushError
 from unipush._model import Notification
 from unipush._results import SendResult
 from unipush._sync import PushClient
@@ -39,6 +39,15 @@ if TYPE_CHECKING:
     from unipush.sandbox import Sandbox
 
 __all__ = ["add_send_parser", "run_send"]
+
+
+def _file_store() -> FileStore | None:
+    """The user's ``FileStore``; ``None`` where there is none (no POSIX file locks: Windows)."""
+    try:
+        return FileStore()
+    except ConfigurationError:
+        return None
+
 
 _MAX_ROW_WARNINGS = 20  # skipped rows reported one by one; after that, only counted
 _SANDBOX_INBOX_KEEP = 1000  # with --sandbox, deliveries are dropped beyond this so memory stays flat
@@ -109,7 +118,7 @@ def run_send(
         # Runs share the APNs token through a file under the user's cache directory: two runs within 20
         # minutes with their own tokens would get TooManyProviderTokenUpdates. A --sandbox key lives for
         # one run only, and a dry run sends nothing, so their tokens stay in memory.
-        store = None if sandbox is not None or args.dry_run else FileStore()
+        store = None if sandbox is not None or args.dry_run else _file_store()
         client = stack.enter_context(build_client(settings, providers, credential_store=store))
         if source is None:
             _check_flag_providers(rows, settings, configured)
@@ -232,8 +241,8 @@ class _SendRun:
                 prepared = client.render(self.notification, row.target)
             except UnipushError as exc:
                 self.tally.failed += 1
-                self.tally.note(f"{type(exc).__name__} ({exc})")
-                self._warn(f"{self._where(row)}: {exc}")
+                self.tally.note(f"{type(exc).__name__} ({cli_error_text(exc)})")
+                self._warn(f"{self._where(row)}: {cli_error_text(exc)}")
             else:
                 self.tally.sent += 1
                 self.stdout.write(json.dumps(request_json(prepared, reveal=False), ensure_ascii=False) + "\n")
@@ -361,5 +370,5 @@ def _result_json(result: SendResult) -> dict[str, Any]:
         "token_invalid": result.token_invalid,
         "invalidated_at": result.invalidated_at.isoformat() if result.invalidated_at is not None else None,
         "attempts": result.attempts,
-        "error": None if result.error is None else str(result.error),
+        "error": None if result.error is None else cli_error_text(result.error),
     }

@@ -192,6 +192,11 @@ class MemoryStore:
             if held:
                 mint_lock.release()
 
+    def _after_fork(self) -> None:
+        # A lock held by another thread at fork time stays held for ever in the child: start afresh.
+        self._guard = threading.Lock()
+        self._locks = {}
+
     def __repr__(self) -> str:
         return f"MemoryStore({len(self._records)} credentials)"
 
@@ -537,3 +542,22 @@ def shared_credential(store: CredentialStore, key: str) -> SharedCredential:
         if shared is None:
             shared = slots[key] = SharedCredential(store, key)
         return shared
+
+
+def _after_fork_in_child() -> None:
+    """Fresh locks in a forked child (prefork servers: gunicorn, Celery): the copies keep their tokens.
+
+    A thread of the parent may have held one of these locks when it forked; in the child no thread
+    would ever release it. The in-memory tokens stay valid: the child uses its parent's token.
+    """
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for store, slots in _registry.values():
+        if isinstance(store, MemoryStore):
+            store._after_fork()
+        for shared in slots.values():
+            shared._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)

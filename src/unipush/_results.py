@@ -30,7 +30,8 @@ class PreparedRequest:
 
     ``headers`` keys are lower-case. ``body`` is the exact bytes on the wire (encrypted for Web Push);
     ``payload`` is the JSON before encryption. ``credential_pending`` is true when an
-    I/O-bound credential (the FCM OAuth token) is attached only at send time, so ``render`` shows no
+    I/O-bound credential (the FCM OAuth token; an APNs or VAPID token that must first be read from a
+    ``FileStore``/``RedisStore``) is attached only at send time, so ``render`` shows no
     ``authorization`` header for it. ``repr`` never shows credentials.
     """
 

@@ -354,7 +354,8 @@ class _Union(_Codec):
         for branch in self.branches:
             if branch.holds(value):
                 return branch.encode(value)
-        raise TypeError(f"no codec for {type(value).__name__}")  # the constructor let in a type it should not
+        # Only reachable if a constructor stores a type its annotation does not list: a bug in the model.
+        raise TypeError(f"{type(value).__name__} is not among the annotated types of this field")
 
     def decode(self, data: Any, path: str) -> Any:
         if data is None and self.nullable:
@@ -843,7 +844,7 @@ def target_schema(target_classes: Sequence[type[Target]] | None = None) -> dict[
 
 
 def schema_text(schema: Mapping[str, Any]) -> str:
-    """A schema as the shipped files hold it: sorted keys off, two-space indent, trailing newline."""
+    """A schema as the shipped files hold it: keys in generation order, two-space indent, final newline."""
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 

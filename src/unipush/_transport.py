@@ -14,10 +14,12 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
 from unipush import _errors
+from unipush._engine import MAX_RESPONSE_BODY
 from unipush._errors import TransportError
 
 __all__ = ["HttpxTransport", "Transport", "TransportResponse", "make_ssl_context"]
@@ -83,6 +85,30 @@ def make_ssl_context(verify: str | os.PathLike[str] | ssl.SSLContext | bool | No
     return context
 
 
+class _Body:
+    """A response body read in chunks, held to ``MAX_RESPONSE_BODY`` like the engine's (decoded size)."""
+
+    __slots__ = ("chunks", "origin", "size")
+
+    def __init__(self, url: str) -> None:
+        self.origin = urlsplit(url).netloc  # not the path: it may hold a device token
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > MAX_RESPONSE_BODY:
+            # Raised inside httpx's ``stream`` block: the response is closed unread, nothing more buffered.
+            raise TransportError(
+                f"{self.origin} sent a response body over the limit of {MAX_RESPONSE_BODY} bytes "
+                f"({self.size} bytes received when reading stopped)"
+            )
+        self.chunks.append(chunk)
+
+    def join(self) -> bytes:
+        return b"".join(self.chunks)
+
+
 class HttpxTransport:
     """A transport over a user's ``httpx.AsyncClient`` or ``httpx.Client`` (run in a worker thread)."""
 
@@ -92,19 +118,36 @@ class HttpxTransport:
     async def request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes, *, timeout: float | None
     ) -> TransportResponse:
+        fields = dict(headers)
         try:
             if isinstance(self._client, httpx.AsyncClient):
-                response = await self._client.request(method, url, headers=dict(headers), content=body, timeout=timeout)
+                async with self._client.stream(method, url, headers=fields, content=body, timeout=timeout) as response:
+                    content = _Body(url)
+                    async for chunk in response.aiter_bytes():
+                        content.add(chunk)
             else:
-                response = await asyncio.to_thread(
-                    self._client.request, method, url, headers=dict(headers), content=body, timeout=timeout
-                )
+                response, content = await asyncio.to_thread(self._sync_request, method, url, fields, body, timeout)
         except httpx.TimeoutException as exc:
             raise _errors.TimeoutError(f"{method} {url}: {exc}") from exc
         except httpx.HTTPError as exc:
             raise TransportError(f"{method} {url}: {exc}") from exc
-        headers = {k.lower(): v for k, v in response.headers.items()}
-        return _Response(response.status_code, headers, response.content)
+        except ValueError as exc:
+            # httpcore reads ``:status`` with int(): "2oo" ends there, not in an httpx error.
+            raise TransportError(f"{urlsplit(url).netloc} sent a malformed response ({exc})") from exc
+        if not 200 <= response.status_code <= 599:
+            # As in the engine: no final status code, no answer to decode (RFC 9110 §15).
+            raise TransportError(f"{method} {url}: malformed response: status {response.status_code}")
+        return _Response(response.status_code, {k.lower(): v for k, v in response.headers.items()}, content.join())
+
+    def _sync_request(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, timeout: float | None
+    ) -> tuple[httpx.Response, _Body]:
+        assert isinstance(self._client, httpx.Client)
+        with self._client.stream(method, url, headers=headers, content=body, timeout=timeout) as response:
+            content = _Body(url)
+            for chunk in response.iter_bytes():
+                content.add(chunk)
+        return response, content
 
     async def aclose(self) -> None:
         """The user owns the httpx client: it is not closed here."""

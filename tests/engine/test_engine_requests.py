@@ -120,7 +120,8 @@ async def test_connections_per_origin_spreads_load(make_engine, server: SandboxS
     assert engine.stats["reconnects"] == 0
 
 
-async def test_large_bodies_both_ways_wait_for_window_updates(engine: Engine, server: SandboxServer, echo) -> None:
+async def test_large_bodies_both_ways_wait_for_window_updates(make_engine, server: SandboxServer, echo) -> None:
+    engine = make_engine(max_response_body=2 << 20)  # far above what providers answer: the default refuses it
     # 24 uploads of 1 MiB overrun the server's 16 MiB connection window, so sending must pause for
     # its WINDOW_UPDATEs; the 24 MiB echoed back overrun our 1 MiB connection window and 64 KiB
     # stream windows many times, so we must acknowledge what we read.
@@ -132,7 +133,8 @@ async def test_large_bodies_both_ways_wait_for_window_updates(engine: Engine, se
     assert engine.stats["in_flight"] == 0
 
 
-async def test_a_large_response_to_a_small_request(engine: Engine, server: SandboxServer) -> None:
+async def test_a_large_response_to_a_small_request(make_engine, server: SandboxServer) -> None:
+    engine = make_engine(max_response_body=6 << 20)
     response = await send(engine, server, "big", b"", {"x-size": str(5 * 1024 * 1024 + 3)})
 
     assert response.body == bytes(i % 251 for i in range(5 * 1024 * 1024 + 3))

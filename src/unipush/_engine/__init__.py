@@ -14,6 +14,6 @@ PING), ``_exchange.py`` (``Exchange``: one request's state; ``Response``).
 from __future__ import annotations
 
 from unipush._engine._engine import Engine
-from unipush._engine._exchange import Response
+from unipush._engine._exchange import MAX_RESPONSE_BODY, Response
 
-__all__ = ["Engine", "Response"]
+__all__ = ["MAX_RESPONSE_BODY", "Engine", "Response"]

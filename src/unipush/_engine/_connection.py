@@ -24,8 +24,10 @@ from h2.errors import ErrorCodes
 
 from unipush._engine._exchange import Exchange, Response
 from unipush._errors import TransportError
+from unipush._excerpt import excerpt
 
 if TYPE_CHECKING:
+    from hpack.struct import Header
     from hyperframe.frame import Frame, GoAwayFrame
 
     from unipush._engine._pool import Pool
@@ -56,6 +58,17 @@ _ping_payloads = itertools.count(1)
 # Connection states. A connection takes new streams only while OPEN; DRAINING ones (GOAWAY received,
 # or closing) let their streams finish; CLOSED ones have settled every exchange they held.
 CONNECTING, OPEN, DRAINING, CLOSED = range(4)
+
+
+def _valid_informational(raw: list[Header]) -> bool:
+    """Whether a header block h2 reported as informational has one three-digit 1xx ``:status``, first."""
+    return (
+        len(raw) > 0
+        and raw[0][0] == b":status"
+        and len(raw[0][1]) == 3
+        and raw[0][1].isdigit()
+        and all(name != b":status" for name, _ in raw[1:])
+    )
 
 
 def _code_name(code: ErrorCodes | int | None) -> str:
@@ -157,6 +170,7 @@ class Connection(asyncio.Protocol):
         self.pool = pool
         self._loop = loop
         self._h2 = _H2Connection(config=_CONFIG)
+        self._max_body = pool.engine.max_response_body
         self._transport: asyncio.Transport | None = None
         self.state = CONNECTING
         # min(server's SETTINGS_MAX_CONCURRENT_STREAMS, max_streams_cap); 0 until the server's first
@@ -336,8 +350,11 @@ class Connection(asyncio.Protocol):
             transport.write(data)
         self._unflushed.clear()
 
-    def cancel(self, exchange: Exchange) -> None:
-        """Stop a stream whose caller gave up (timeout or cancellation): RST_STREAM(CANCEL), RFC 9113 §8.7."""
+    def cancel(self, exchange: Exchange, code: ErrorCodes = ErrorCodes.CANCEL) -> None:
+        """Stop a stream whose caller gave up (timeout or cancellation): RST_STREAM(CANCEL), RFC 9113 §8.7.
+
+        Also for a response the engine refuses, with ``code`` (PROTOCOL_ERROR for a malformed one).
+        """
         stream_id = exchange.stream_id
         if self._exchanges.pop(stream_id, None) is None:
             return
@@ -345,7 +362,7 @@ class Connection(asyncio.Protocol):
         self.active -= 1
         if self.state in (OPEN, DRAINING):
             with contextlib.suppress(h2.exceptions.StreamClosedError):
-                self._h2.reset_stream(stream_id, ErrorCodes.CANCEL)
+                self._h2.reset_stream(stream_id, code)
             self._h2.forget(stream_id)
             if not self.receiving and not self._flush_scheduled:
                 self._flush_scheduled = True
@@ -363,19 +380,28 @@ class Connection(asyncio.Protocol):
                 assert isinstance(event, h2.events.ResponseReceived)
                 exchange = exchanges.get(event.stream_id)
                 if exchange is not None:
-                    exchange.response_headers = event.headers
+                    self._on_response(exchange, event.headers)
             elif kind is h2.events.DataReceived:
                 assert isinstance(event, h2.events.DataReceived)
                 stream_id = event.stream_id
                 if event.flow_controlled_length:
-                    # Hand the window back at once: we buffer the body ourselves (RFC 9113 §6.9).
+                    # Hand the window back at once: we buffer the body ourselves (RFC 9113 §6.9). Also
+                    # for the frame that crosses the body limit: the stream is reset below, and the
+                    # connection window must not shrink by what it carried.
                     h2c.acknowledge_received_data(event.flow_controlled_length, stream_id)
                 exchange = exchanges.get(stream_id)
                 if exchange is not None:
+                    data = event.data
+                    received = exchange.received + len(data)
+                    # The one cost of the body limit on the hot path: an addition and a comparison.
+                    if received > self._max_body:
+                        self._refuse_body(exchange, received)
+                        continue
+                    exchange.received = received
                     if exchange.chunks is None:
-                        exchange.chunks = [event.data]
+                        exchange.chunks = [data]
                     else:
-                        exchange.chunks.append(event.data)
+                        exchange.chunks.append(data)
             elif kind is h2.events.StreamEnded:
                 assert isinstance(event, h2.events.StreamEnded)
                 exchange = exchanges.pop(event.stream_id, None)
@@ -395,8 +421,14 @@ class Connection(asyncio.Protocol):
                 self._on_goaway(event)
             elif kind is h2.events.PingAckReceived:
                 self._on_ping_ack()
+            elif kind is h2.events.InformationalResponseReceived:
+                assert isinstance(event, h2.events.InformationalResponseReceived)
+                # h2 takes any :status starting with "1" for a 1xx; "1000" or "1xx" is malformed.
+                exchange = exchanges.get(event.stream_id)
+                if exchange is not None and not _valid_informational(event.headers):
+                    self._refuse_head(exchange, event.headers)
             # Others need nothing from us: h2 answers PING and SETTINGS itself, we send no trailers
-            # and ignore received ones, informational (1xx) responses precede the real one.
+            # and ignore received ones; a valid informational (1xx) response precedes the real one.
 
     def _complete(self, exchange: Exchange) -> None:
         self.active -= 1
@@ -409,22 +441,10 @@ class Connection(asyncio.Protocol):
         self._h2.forget(exchange.stream_id)
         future = exchange.future
         if not future.done():
-            raw = exchange.response_headers
-            if raw is None:
+            headers = exchange.response_headers
+            if headers is None:
                 future.set_exception(TransportError(f"{self.pool.authority} ended a stream without a response"))
             else:
-                status = 0
-                headers: dict[str, str] = {}
-                for name, value in raw:
-                    if name[0] == 58:  # b":" - pseudo-headers; only :status exists in responses
-                        if name == b":status" and value.isdigit():
-                            status = int(value)
-                        continue
-                    key = name.decode("latin-1")
-                    text = value.decode("latin-1")
-                    previous = headers.get(key)
-                    # RFC 9110 §5.3: repeated fields combine into one comma-separated value.
-                    headers[key] = text if previous is None else f"{previous}, {text}"
                 chunks = exchange.chunks
                 if chunks is None:
                     body = b""
@@ -432,8 +452,84 @@ class Connection(asyncio.Protocol):
                     body = chunks[0]
                 else:
                     body = b"".join(chunks)
-                future.set_result(Response(status, headers, body))
+                future.set_result(Response(exchange.status, headers, body))
         self._released()
+
+    def _on_response(self, exchange: Exchange, raw: list[Header]) -> None:
+        """Read a response's HEADERS: exactly one valid ``:status``, first, then the fields."""
+        status = -1
+        malformed = False
+        headers: dict[str, str] = {}
+        for name, value in raw:
+            if name[0] == 58:  # b":" - a pseudo-header
+                # RFC 9113 §8.3.2: a response has exactly one ``:status`` and no other pseudo-header;
+                # §8.3: pseudo-headers come before every regular field. RFC 9110 §15: three digits.
+                if status >= 0 or headers or name != b":status" or len(value) != 3 or not value.isdigit():
+                    malformed = True
+                else:
+                    status = int(value)
+                continue
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            previous = headers.get(key)
+            # RFC 9110 §5.3: repeated fields combine into one comma-separated value.
+            headers[key] = text if previous is None else f"{previous}, {text}"
+        if malformed or not 200 <= status <= 599:
+            # RFC 9110 §15: codes outside 100-599 are invalid; 1xx are informational and h2 reports
+            # them as such, so a final response has 200-599.
+            self._refuse_head(exchange, raw)
+            return
+        exchange.status = status
+        exchange.response_headers = headers
+
+    def _refuse_head(self, exchange: Exchange, raw: list[Header]) -> None:
+        """A malformed response (RFC 9113 §8.1.1): a stream error of type PROTOCOL_ERROR, not an answer.
+
+        The server did receive the request and may have acted on it; we only cannot read what it
+        said. So the error has ``maybe_processed=True`` and the retry policy treats it like a reset
+        after processing: resent when ``retry_transport_errors`` is on (at least once), never by the
+        engine itself (which resends only what the server provably did not process).
+        """
+        statuses = [value for name, value in raw if name == b":status"]
+        others = sorted({name.decode("latin-1") for name, _ in raw if name[:1] == b":" and name != b":status"})
+        if not statuses:
+            problem = "no :status"
+        elif len(statuses) > 1:
+            problem = f"{len(statuses)} :status fields"
+        elif others:
+            problem = "pseudo-header " + ", ".join(others) + " in a response"
+        elif len(statuses[0]) == 3 and statuses[0].isdigit() and 100 <= int(statuses[0]) <= 599:
+            problem = ":status after a regular field"
+        else:
+            quoted = excerpt(statuses[0].decode("latin-1"), 40, quote=True)
+            problem = f":status {quoted} is not a three-digit status code of 200-599"
+        error = TransportError(
+            f"{self.pool.authority} sent a malformed response ({problem}; RFC 9113 §8.3.2), "
+            "so whether the request was processed is unknown",
+            maybe_processed=True,
+        )
+        self._fail_stream(exchange, error, ErrorCodes.PROTOCOL_ERROR)
+
+    def _refuse_body(self, exchange: Exchange, received: int) -> None:
+        """A response body over the limit: fail the request and reset the stream (RFC 9113 §8.7 CANCEL).
+
+        Nothing more of it is buffered. DATA already in flight for the reset stream is dropped by h2,
+        which still hands its bytes back to the connection window (RFC 9113 §6.9), so the connection
+        keeps serving other requests at full window.
+        """
+        limit = self._max_body
+        error = TransportError(
+            f"{self.pool.authority} sent a response body over the limit of {limit} bytes "
+            f"({received} bytes received when the stream was reset)",
+            maybe_processed=True,  # it answered, so it had the request
+        )
+        self._fail_stream(exchange, error, ErrorCodes.CANCEL)
+
+    def _fail_stream(self, exchange: Exchange, error: TransportError, code: ErrorCodes) -> None:
+        exchange.chunks = None  # let go of what was buffered now
+        if not exchange.future.done():
+            exchange.future.set_exception(error)
+        self.cancel(exchange, code)
 
     def _on_reset(self, event: h2.events.StreamReset) -> None:
         exchange = self._exchanges.pop(event.stream_id, None)

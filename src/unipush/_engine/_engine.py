@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from hpack import NeverIndexedHeaderTuple
 
-from unipush._engine._exchange import Exchange, Response
+from unipush._engine._exchange import MAX_RESPONSE_BODY, Exchange, Response
 from unipush._engine._pool import Pool
 from unipush._errors import TimeoutError, TransportError  # noqa: A004 - unipush's own TimeoutError
 
@@ -74,6 +74,8 @@ class Engine:
             connection; one unanswered within a few seconds closes it. ``0`` disables.
         max_connect_attempts: connection attempts (with exponential backoff and jitter between
             them) before the waiting requests fail.
+        max_response_body: bytes of body read per response (``MAX_RESPONSE_BODY``, 256 KiB, by
+            default); a longer one fails its request with ``TransportError`` and its stream is reset.
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class Engine:
         idle_ping_interval: float = 60.0,
         max_connect_attempts: int = 3,
         origin_ssl_contexts: Mapping[tuple[str, int], ssl.SSLContext] | None = None,
+        max_response_body: int = MAX_RESPONSE_BODY,
     ) -> None:
         if connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive")
@@ -97,6 +100,8 @@ class Engine:
             raise ValueError("idle_ping_interval must be 0 (off) or positive")
         if max_connect_attempts < 1:
             raise ValueError("max_connect_attempts must be at least 1")
+        if max_response_body < 0:
+            raise ValueError("max_response_body must be 0 or more bytes")
         # RFC 9113 §3.2: HTTP/2 over TLS is chosen with ALPN, and we speak nothing else.
         ssl_context.set_alpn_protocols(["h2"])
         self.ssl_context = ssl_context
@@ -109,6 +114,7 @@ class Engine:
         self.max_streams_cap = max_streams_cap
         self.idle_ping_interval = idle_ping_interval
         self.max_connect_attempts = max_connect_attempts
+        self.max_response_body = max_response_body
         self.ping_timeout = _PING_TIMEOUT
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pools: dict[tuple[str, str, int], Pool] = {}

@@ -7,11 +7,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hpack.struct import Header, HeaderWeaklyTyped
+    from hpack.struct import HeaderWeaklyTyped
 
     from unipush._engine._connection import Connection
 
-__all__ = ["Exchange", "Response"]
+__all__ = ["MAX_RESPONSE_BODY", "Exchange", "Response"]
+
+MAX_RESPONSE_BODY = 256 * 1024
+"""Bytes of response body the engine reads per response before it gives up on the stream.
+
+Provider answers are tiny: APNs sends at most a ``{"reason": ...}`` of a few dozen bytes, FCM a
+``google.rpc.Status`` of a few hundred, push services a short text or JSON. 256 KiB is far above any
+of them and still bounds what one hostile or broken server can make a client buffer per stream
+(``max_streams_cap`` streams at once). A longer body fails the request with ``TransportError``.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +47,10 @@ class Exchange:
         "future",
         "headers",
         "offset",
+        "received",
         "resends",
         "response_headers",
+        "status",
         "stream_id",
     )
 
@@ -51,8 +62,10 @@ class Exchange:
         self.stream_id = 0
         self.offset = 0  # body bytes handed to h2 so far
         self.resends = 0
-        self.response_headers: list[Header] | None = None
+        self.status = 0  # the response's :status, once its HEADERS arrived
+        self.response_headers: dict[str, str] | None = None  # set with ``status``
         self.chunks: list[bytes] | None = None
+        self.received = 0  # response body bytes so far, held against MAX_RESPONSE_BODY
 
     def detach(self) -> None:
         """Forget the stream this exchange was on, so it can start again on another one."""
@@ -61,3 +74,4 @@ class Exchange:
         self.offset = 0
         self.response_headers = None
         self.chunks = None
+        self.received = 0

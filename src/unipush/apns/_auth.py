@@ -184,10 +184,10 @@ class ProviderTokenSigner:
         """
         now_s = _seconds(now)
         stale = self._stale(force, stale)
-        if self._shared.inline:
-            return self.token(now, stale=stale)
         found = self._shared.cached(self._usable(now_s, stale))
-        return None if found is None else found.token
+        if found is not None:
+            return found.token
+        return self.token(now, stale=stale) if self._shared.inline else None
 
     def token(self, now: datetime, *, force: bool = False, stale: str | None = None) -> str:
         """The provider token to use at ``now``, minting one when needed (may block on the store).

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from enum import Enum
 
 from unipush._errors import AuthenticationError, InvalidTokenError, ProviderError, RateLimitedError
+from unipush._excerpt import excerpt
 from unipush._results import Outcome
 from unipush._retry import retry_after_from_headers
 
@@ -164,7 +165,10 @@ def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Outc
 
     message = f"APNs refused the notification: HTTP {status}"
     if raw_reason is not None:
-        message += f" {raw_reason}" if reason is not None else f" (unrecognised reason {raw_reason!r})"
+        if reason is not None:
+            message += f" {raw_reason}"
+        else:  # the server chose its length: quoted cut short
+            message += f" (unrecognised reason {excerpt(raw_reason, quote=True)})"
     if note:
         message += f" ({note})"
     if rule.hint:
@@ -198,8 +202,7 @@ def _read_body(body: bytes) -> tuple[str | None, object, str]:
     try:
         data = json.loads(body)
     except ValueError:
-        snippet = body[:80].decode("utf-8", "replace")
-        return None, None, f"body is not JSON: {snippet!r}"
+        return None, None, f"body is not JSON: {excerpt(body[:81].decode('utf-8', 'replace'), 80, quote=True)}"
     if not isinstance(data, dict):
         return None, None, "body is not a JSON object"
     reason = data.get("reason")

@@ -43,6 +43,7 @@ from http import HTTPStatus
 from typing import Any
 
 from unipush._errors import AuthenticationError, InvalidTokenError, ProviderError, RateLimitedError
+from unipush._excerpt import excerpt
 from unipush._results import Outcome
 from unipush._retry import retry_after_from_headers
 
@@ -63,6 +64,7 @@ _TOKEN_INVALID_PHRASES = (
     "invalid registration token",
     "registration token is not valid",
 )
+_SHORT = 100  # characters quoted of a status name, an APNs status or reason: real ones are a word
 _TOKEN_FIELD = "message.token"  # noqa: S105 - a field path, not a secret
 
 
@@ -231,19 +233,22 @@ def _describe(
     text: str,
     details: Sequence[Mapping[str, Any]],
 ) -> str:
-    label = reason.value if reason is not None else (rpc_status or "error")
-    message = f"FCM {label} (HTTP {status_code}): {text}"
+    # Every part quoted from the body is cut short: the server chose their length.
+    label = reason.value if reason is not None else excerpt(rpc_status or "error", _SHORT)
+    message = f"FCM {label} (HTTP {status_code}): {excerpt(text)}"
     for detail in details:
-        # FCM relays APNs refusals (for example BadDeviceToken) in an ApnsError detail.
+        # FCM relays APNs refusals (for example BadDeviceToken) in an ApnsError detail; there is one.
         if detail.get("@type") == _APNS_ERROR_TYPE and detail.get("reason"):
-            message += f" [APNs {detail.get('statusCode', '?')} {detail['reason']}]"
+            apns_status = excerpt(str(detail.get("statusCode", "?")), _SHORT)
+            message += f" [APNs {apns_status} {excerpt(str(detail['reason']), _SHORT)}]"
+            break
     return message
 
 
 def _fallback_text(status_code: int, body: bytes) -> str:
     snippet = body[:200].decode("utf-8", errors="replace").strip()
     if snippet and not snippet.startswith("<"):
-        return snippet
+        return snippet if len(body) <= 200 else f"{snippet}… ({len(body)} bytes)"
     try:
         return HTTPStatus(status_code).phrase
     except ValueError:

@@ -38,6 +38,7 @@ class Fault:
     status: int = 503
     retry_after: str | None = None  # Retry-After header value (seconds or HTTP-date)
     reason: str | None = None  # override the service's reason/errorCode text
+    body: bytes | None = None  # replace the whole error body (status, invalid_token, bad_token, expired_credential)
     delay: float = 0.0
     id: int = field(default=0)
 

@@ -258,10 +258,14 @@ class SandboxServer:
 
     def _fault_response(self, fault: Fault, request: SandboxRequest) -> SandboxResponse:
         try:
-            return self.emulator.fault_response(fault, request)
+            response = self.emulator.fault_response(fault, request)
         except Exception:
             logger.exception("%s: fault_response failed for %s", self.service, fault.kind)
             return _INTERNAL_ERROR
+        if fault.body is not None:  # a body no real service sends: huge, not JSON, hostile...
+            headers = {name: value for name, value in response.headers.items() if name.lower() != "content-length"}
+            return SandboxResponse(status=response.status, headers=headers, body=fault.body)
+        return response
 
 
 def _install_huffman_cache() -> None:

@@ -14,13 +14,15 @@ from enum import IntEnum
 from http import HTTPStatus
 
 from unipush._errors import AuthenticationError, InvalidTokenError, ProviderError, RateLimitedError
+from unipush._excerpt import excerpt
 from unipush._results import Outcome
 from unipush._retry import retry_after_from_headers
 
 __all__ = ["WebPushStatus", "parse_response"]
 
 _PROVIDER = "webpush"
-_MAX_DETAIL = 300
+_MAX_DETAIL = 300  # characters of the service's text quoted in an error
+_MAX_READ = 4096  # bytes of an error body parsed: a JSON error document is far shorter
 
 
 class WebPushStatus(IntEnum):
@@ -67,7 +69,7 @@ def _detail(body: bytes) -> str | None:
     """The service's own words from an error body, shortened and stripped of control characters."""
     if not body:
         return None
-    text = body[:4096].decode("utf-8", "replace").strip()
+    text = body[:_MAX_READ].decode("utf-8", "replace").strip()
     try:
         document = json.loads(text)
     except ValueError:
@@ -75,16 +77,19 @@ def _detail(body: bytes) -> str | None:
     if isinstance(document, Mapping):
         # Apple: {"reason": "BadJwtToken"}.
         if isinstance(document.get("reason"), str):
-            return str(document["reason"])[:_MAX_DETAIL]
+            return excerpt(str(document["reason"]), _MAX_DETAIL)
         # Mozilla autopush: {"code": 404, "errno": 102, "error": "Not Found", "message": "...", "more_info": ...}.
         message = document.get("message") or document.get("error")
         errno = document.get("errno")
         if message is not None or errno is not None:
             prefix = f"errno {errno}: " if errno is not None else ""
-            return f"{prefix}{message if message is not None else ''}".strip()[:_MAX_DETAIL]
-    cleaned = "".join(c if c.isprintable() else " " for c in text)
+            return excerpt(f"{prefix}{message if message is not None else ''}".strip(), _MAX_DETAIL)
+    cleaned = "".join(c if c.isprintable() else " " for c in text[: _MAX_DETAIL + 1])
     cleaned = " ".join(cleaned.split())
-    return cleaned[:_MAX_DETAIL] or None
+    if not cleaned:
+        return None
+    # Cut short with the size of the whole body: only its start was read.
+    return cleaned[:_MAX_DETAIL] if len(body) <= _MAX_DETAIL else f"{cleaned[:_MAX_DETAIL]}… ({len(body)} bytes)"
 
 
 def parse_response(status_code: int, headers: Mapping[str, str], body: bytes) -> Outcome:
