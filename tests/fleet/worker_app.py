@@ -57,6 +57,7 @@ def make_app(config: dict[str, Any]) -> tuple[Celery, PushTasks]:
                 vapid_private_key=info["webpush_vapid_private_key_path"],
                 subject=info["webpush_subject"],
                 base_url=info["webpush_url"],
+                allow_local_endpoints=True,  # the sandbox subscriptions are on 127.0.0.1
             ),
             verify=info["ca_path"],
             credential_store=unipush.RedisStore(broker),
