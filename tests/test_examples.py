@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.redis_server import _unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -22,8 +25,11 @@ EXPECTED = {
     "campaign_processes.py": "3,000 targets: 2,998 delivered, 2 failed (2 dead tokens to delete)",
     "shared_token.py": "4 processes: 400 of 400 delivered, 1 provider token",
     "fcm_topics.py": "the topic message reached 3 devices",
+    "celery_campaign.py": "after: 950 devices",
 }
-NEEDS = {"fastapi_app.py": ["fastapi"]}
+NEEDS = {"fastapi_app.py": ["fastapi"], "celery_campaign.py": ["celery", "redis"]}
+# Programs an example's demo starts (the test skips, saying so, where one is missing).
+NEEDS_PROGRAMS = {"celery_campaign.py": ["redis-server"]}
 
 # The variables the examples read real credentials from: unset, so they use the sandbox.
 CREDENTIAL_PREFIXES = ("APNS_", "FCM_", "VAPID_", "GOOGLE_APPLICATION_CREDENTIALS")
@@ -46,6 +52,9 @@ def test_example_runs(name: str) -> None:
     missing = [module for module in NEEDS.get(name, []) if importlib.util.find_spec(module) is None]
     if missing:
         pytest.skip(f"{name} needs {', '.join(missing)}: pip install 'unipush[examples]'")
+    absent = [program for program in NEEDS_PROGRAMS.get(name, []) if shutil.which(program) is None]
+    if absent:
+        _unavailable(f"{name} needs {', '.join(absent)} (Debian: apt-get install {' '.join(absent)})")
     result = run(str(EXAMPLES / name))
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     assert EXPECTED[name] in result.stdout, result.stdout
