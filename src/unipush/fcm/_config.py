@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import google.auth
 import google.auth.credentials
 import google.auth.exceptions
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from google.oauth2 import service_account as google_service_account
@@ -29,6 +29,7 @@ from unipush._errors import ConfigurationError, ValidationError
 from unipush._model import Notification
 from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
+from unipush._validate import check_text, read_error_reason, service_url
 from unipush.fcm._decode import parse_response
 from unipush.fcm._encode import encode
 from unipush.fcm._oauth import AccessTokenSource
@@ -239,12 +240,7 @@ class FCM:
 
 
 def _check_url(field: str, url: object) -> str:
-    if not isinstance(url, str):
-        raise ConfigurationError(f"FCM: {field} must be a string URL, got {type(url).__name__}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise ConfigurationError(f"FCM: {field} must be an absolute http(s) URL, got {url!r}")
-    return url
+    return service_url("FCM:", field, url)
 
 
 def _load_service_account(source: object, *, need_token_uri: bool) -> dict[str, Any]:
@@ -256,12 +252,15 @@ def _load_service_account(source: object, *, need_token_uri: bool) -> dict[str, 
         origin = "the service_account JSON text"
         info = _parse_json(source, origin)
     elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        origin = f"service account file {str(path)!r}"
+        origin = f"service account file {os.fspath(source)!r}"
         try:
+            # expanduser() like APNs(key=...): "~/sa.json" works, "~nosuchuser/..." is RuntimeError.
+            path = Path(os.fspath(source)).expanduser()
             text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        except (OSError, ValueError, RuntimeError, TypeError) as exc:
+            # ValueError: a NUL in the path, a lone surrogate that cannot be a file name
+            # (UnicodeEncodeError) or a file that is not UTF-8 (UnicodeDecodeError).
+            reason = read_error_reason(exc)
             raise ConfigurationError(f"FCM: cannot read {origin}: {reason}") from None
         info = _parse_json(text, origin)
     else:
@@ -299,9 +298,19 @@ def _check_service_account(info: Mapping[str, Any], origin: str, *, need_token_u
         if not isinstance(value, str) or not value.strip():
             state = "is missing" if value is None else "must be a non-empty string"
             raise ConfigurationError(f"FCM: {origin}: field {field!r} {state}")
+    for field, value in info.items():
+        # google-auth encodes these into the signed JWT grant at the first send; text that is not
+        # valid Unicode would fail there, inside a send, instead of here.
+        if isinstance(value, str):
+            try:
+                check_text(field, value)
+            except ValidationError as exc:
+                raise ConfigurationError(f"FCM: {origin}: field {field!r} {exc.message}") from None
+    if need_token_uri:
+        _check_url(f"{origin}: field 'token_uri'", info["token_uri"])
     try:
         key = load_pem_private_key(info["private_key"].encode("utf-8"), password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         # The key text (or cryptography's view of it) never goes into the message or the chain.
         raise ConfigurationError(f"FCM: {origin}: field 'private_key' is not an unencrypted PEM private key") from None
     if not isinstance(key, RSAPrivateKey):

@@ -13,7 +13,7 @@ from unipush._errors import ConfigurationError, PayloadTooLargeError, Validation
 from unipush._model import Notification
 from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
-from unipush._validate import optional_url
+from unipush._validate import optional_url, service_url
 from unipush.webpush._crypto import MAX_BODY_SIZE, MAX_PLAINTEXT_SIZE, encrypt
 from unipush.webpush._decode import parse_response
 from unipush.webpush._encode import DECLARATIVE_MARKER, encode_headers, encode_payload
@@ -28,14 +28,9 @@ logger = logging.getLogger("unipush")
 def _check_base_url(base_url: object) -> str | None:
     if base_url is None:
         return None
-    if not isinstance(base_url, str):
-        raise ConfigurationError(f"WebPush base_url must be a URL string, got {type(base_url).__name__}")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigurationError(
-            f"WebPush base_url must be an http(s) URL with a host and no query or fragment, got {base_url!r}"
-        )
-    return base_url.rstrip("/")
+    # The shared check: an http(s) URL with a host and a valid port, no query or fragment, and a
+    # ConfigurationError (not urlsplit's ValueError) for "https://[::1".
+    return service_url("WebPush", "base_url", base_url)
 
 
 def _check_default_navigate(url: object) -> str | None:

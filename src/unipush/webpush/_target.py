@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from unipush._errors import ValidationError
 from unipush._serialize import epoch_ms_to_datetime, target_from_dict, target_to_dict
 from unipush._targets import Target, shorten
+from unipush._validate import check_text
 from unipush.webpush._address import endpoint_host_is_loopback
 from unipush.webpush._crypto import b64url_decode, b64url_encode
 
@@ -44,6 +45,7 @@ def _check_endpoint(endpoint: object) -> bool:
         raise ValidationError("endpoint", f"must be a URL string, got {type(endpoint).__name__}")
     if not endpoint:
         raise ValidationError("endpoint", "must not be empty")
+    check_text("endpoint", endpoint)  # a lone surrogate in the path would fail only when sent
     if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in endpoint):
         raise ValidationError("endpoint", "must be a URL without whitespace or control characters")
     try:
