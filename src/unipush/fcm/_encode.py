@@ -61,7 +61,7 @@ from unipush._options.apns import ApnsPushType
 from unipush._options.fcm import FcmOptions
 from unipush._options.webpush import WebPushOptions
 from unipush._validate import DEFAULT_TTL_SECONDS, plain_json
-from unipush.apns._encode import TOPIC_SUFFIXES
+from unipush.apns._encode import ALERT_OPTION_KEYS, APS_OPTION_KEYS, LIVE_ACTIVITY_KEYS, TOPIC_SUFFIXES
 from unipush.apns._encode import build as apns_build
 from unipush.fcm._target import FcmCondition, FcmDevice, FcmTarget, FcmTopic
 from unipush.webpush._encode import NOTIFICATION_OPTION_MEMBERS, encode_headers, notification_options
@@ -72,6 +72,7 @@ __all__ = [
     "MAX_TOPIC_PAYLOAD_BYTES",
     "WEBPUSH_HEADER_NAMES",
     "encode",
+    "option_paths",
     "payload_size",
 ]
 
@@ -168,6 +169,37 @@ def encode(notification: Notification, target: FcmTarget, *, now: datetime) -> d
     if opts.validate_only:
         body["validate_only"] = True
     return body
+
+
+def option_paths() -> tuple[tuple[str, str], ...]:
+    """Where each iOS and web option lands in an FCM message: ``(option, path in message)``.
+
+    Made from the tables the encoders read (``APS_OPTION_KEYS``, ``ALERT_OPTION_KEYS``,
+    ``LIVE_ACTIVITY_KEYS``, ``NOTIFICATION_OPTION_MEMBERS``, ``WEBPUSH_HEADER_NAMES``), so the table in
+    ``docs/mapping.md`` that ``tests/test_mapping_doc.py`` checks against it is the code's own.
+    """
+    carried = ", ".join(p.value for p in FCM_APNS_PUSH_TYPES)
+    rows: list[tuple[str, str]] = [
+        ("apns.push_type", f"`apns.headers.apns-push-type` ({carried}; any other push type: error)"),
+        ("apns.priority", "`apns.headers.apns-priority` (always 5 on an FCM data message)"),
+    ]
+    rows += [(f"apns.{name}", f"`apns.payload.aps.{key}`") for name, key in APS_OPTION_KEYS]
+    rows.append(("apns.critical_sound", '`apns.payload.aps.sound` = `{"critical": 1, "name": …, "volume": …}`'))
+    rows += [(f"apns.{name}", f"`apns.payload.aps.alert.{key}`") for name, key in ALERT_OPTION_KEYS]
+    rows.append(("apns.mutable_content", "`apns.payload.aps.mutable-content: 1`"))
+    rows += [(f"apns.{name}", f"`apns.payload.aps.{key}`") for name, key in LIVE_ACTIVITY_KEYS]
+    rows.append(("apns.extra", "`apns.payload.<key>` (beside `aps`)"))
+    rows.append(("fcm.live_activity_token", "`apns.live_activity_token` (Live Activity pushes to an `FcmDevice`)"))
+    rows.append(("webpush.urgency", f"`webpush.headers.{WEBPUSH_HEADER_NAMES['urgency']}`"))
+    rows.append(("webpush.topic", f"`webpush.headers.{WEBPUSH_HEADER_NAMES['topic']}`"))
+    rows.append(("webpush.extra_headers", "`webpush.headers.<name>` (lower-case)"))
+    rows += [
+        (name, f"`webpush.notification.{member}` (notification messages)")
+        for name, member, _ in NOTIFICATION_OPTION_MEMBERS
+        if name.startswith("webpush.")
+    ]
+    rows += [(name, "error: " + _WEBPUSH_REFUSED_WHY[name]) for name, _ in _WEBPUSH_REFUSED]
+    return tuple(rows)
 
 
 def payload_size(message: Mapping[str, Any]) -> int:
