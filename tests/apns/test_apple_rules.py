@@ -92,7 +92,9 @@ def test_push_to_talk_is_priority_10_and_expiration_0() -> None:
     headers = enc(n)[1]
     assert (headers["apns-priority"], headers["apns-expiration"]) == ("10", "0")
     assert headers["apns-topic"] == "com.example.app.voip-ptt"
-    explicit = Notification(data={"c": "1"}, ttl=0, priority="high", apns=ApnsOptions(push_type="pushtotalk", priority=10))
+    explicit = Notification(
+        data={"c": "1"}, ttl=0, priority="high", apns=ApnsOptions(push_type="pushtotalk", priority=10)
+    )
     assert (enc(explicit)[1]["apns-priority"], enc(explicit)[1]["apns-expiration"]) == ("10", "0")
 
 

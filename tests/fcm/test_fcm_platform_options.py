@@ -56,7 +56,12 @@ def test_time_sensitive_notification() -> None:
         "message": {
             "token": TOKEN,
             "notification": {"title": "Your driver is here", "body": "Gate B, silver Prius"},
-            "android": {"collapse_key": "ride-42", "priority": "HIGH", "ttl": "600s", "notification": {"tag": "ride-42"}},
+            "android": {
+                "collapse_key": "ride-42",
+                "priority": "HIGH",
+                "ttl": "600s",
+                "notification": {"tag": "ride-42"},
+            },
             "apns": {
                 "headers": {
                     "apns-push-type": "alert",
@@ -75,7 +80,10 @@ def test_time_sensitive_notification() -> None:
                     }
                 },
             },
-            "webpush": {"headers": {"TTL": "600", "Urgency": "high", "Topic": "ride-42"}, "notification": {"tag": "ride-42"}},
+            "webpush": {
+                "headers": {"TTL": "600", "Urgency": "high", "Topic": "ride-42"},
+                "notification": {"tag": "ride-42"},
+            },
         }
     }
     # The same aps as a direct APNs push, less the title and body FCM copies from message.notification.
@@ -273,14 +281,17 @@ def test_webpush_options_reach_message_webpush() -> None:
             "is required",
         ),
         (
-            Notification(
-                apns=ApnsOptions(event="end"), fcm=FcmOptions(live_activity_token=ACTIVITY_TOKEN)
-            ),
+            Notification(apns=ApnsOptions(event="end"), fcm=FcmOptions(live_activity_token=ACTIVITY_TOKEN)),
             FcmTopic("news"),
             "apns.event",
             "FcmDevice",
         ),
-        (Notification(title="t", fcm=FcmOptions(live_activity_token=ACTIVITY_TOKEN)), DEVICE, "fcm.live_activity_token", "apns.event"),
+        (
+            Notification(title="t", fcm=FcmOptions(live_activity_token=ACTIVITY_TOKEN)),
+            DEVICE,
+            "fcm.live_activity_token",
+            "apns.event",
+        ),
         (Notification(data={"k": "v"}, apns=ApnsOptions(priority=10)), DEVICE, "apns.priority", "must be 5"),
         (Notification(title="t", webpush=WebPushOptions(mutable=True)), DEVICE, "webpush.mutable", "Declarative"),
         (

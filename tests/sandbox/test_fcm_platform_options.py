@@ -25,7 +25,9 @@ def test_live_activity_and_web_options_reach_the_fcm_inbox(sandbox: Sandbox) -> 
         title="Delivery started",
         body="Arriving in 15 min",
         sound="chime.aiff",
-        apns=ApnsOptions(event="start", attributes_type="DeliveryAttributes", attributes={"id": 1}, content_state={"eta": 15}),
+        apns=ApnsOptions(
+            event="start", attributes_type="DeliveryAttributes", attributes={"id": 1}, content_state={"eta": 15}
+        ),
         fcm=FcmOptions(live_activity_token="80f3a1" * 10),
     )
     web = Notification(
@@ -35,12 +37,12 @@ def test_live_activity_and_web_options_reach_the_fcm_inbox(sandbox: Sandbox) -> 
         webpush=WebPushOptions(urgency="low", require_interaction=True, lang="en-GB"),
     )
     with sandbox.client() as client:
-        rendered = [client.render(n, device).payload for n in (live, web)]
+        rendered = [dict(client.render(n, device).payload or {})["message"] for n in (live, web)]
         results = [client.send(n, device) for n in (live, web)]
     assert [r.ok for r in results] == [True, True], [r.error for r in results]
-    deliveries = sandbox.inbox.wait_for(2)
-    assert sorted((d.payload for d in deliveries), key=str) == sorted((r["message"] for r in rendered), key=str)
-    by_type = {d.payload["apns"]["headers"]["apns-push-type"]: d.payload for d in deliveries}
+    received = [dict(d.payload or {}) for d in sandbox.inbox.wait_for(2)]
+    assert sorted(received, key=str) == sorted(rendered, key=str)
+    by_type = {message["apns"]["headers"]["apns-push-type"]: message for message in received}
     assert by_type["liveactivity"]["apns"]["live_activity_token"] == "80f3a1" * 10
     assert by_type["liveactivity"]["apns"]["payload"]["aps"]["alert"]["sound"] == "chime.aiff"
     assert by_type["alert"]["apns"]["payload"]["aps"] == {"interruption-level": "time-sensitive"}

@@ -228,9 +228,7 @@ def render(
     return parts.payload, headers, body
 
 
-def build(
-    notification: Notification, *, now: datetime, shown: bool = False, carried_data: bool = False
-) -> ApnsParts:
+def build(notification: Notification, *, now: datetime, shown: bool = False, carried_data: bool = False) -> ApnsParts:
     """The push type, payload and headers of ``notification``: the one place Apple's rules are applied.
 
     The direct APNs encoder and the FCM encoder (``message.apns``) both call this, so a notification
@@ -379,12 +377,15 @@ def _aps(
         if options.event == "start" and not alert:
             # ActivityKit, "Construct the payload that starts a Live Activity": the alert is required.
             raise ValidationError(
-                "apns.event", "'start' needs an alert: set a title or body (or an apns loc key) to start a Live Activity"
+                "apns.event",
+                "'start' needs an alert: set a title or body (or an apns loc key) to start a Live Activity",
             )
         if sound is not None:
             # ActivityKit push payloads play a sound only as part of the alert: aps.alert.sound.
             if not alert:
-                raise ValidationError("sound", "a Live Activity plays its sound with its alert: set a title or body too")
+                raise ValidationError(
+                    "sound", "a Live Activity plays its sound with its alert: set a title or body too"
+                )
             alert["sound"] = sound
             sound = None
     if alert:
@@ -426,11 +427,11 @@ def _alert(notification: Notification, options: ApnsOptions) -> dict[str, Any]:
         if value is not None:
             alert[key] = value
     for name, key in ALERT_OPTION_KEYS:
-        value = getattr(options, name)
-        if isinstance(value, tuple):
-            value = list(value) or None
-        if value is not None:
-            alert[key] = value
+        option: Any = getattr(options, name)
+        if isinstance(option, tuple):
+            option = list(option) or None  # the *-loc-args: sent only when there are some
+        if option is not None:
+            alert[key] = option
     return alert
 
 

@@ -312,8 +312,9 @@ def _apns(
         # type that needs another token (PushKit, widgets) or a topic suffix cannot go through it.
         raise ValidationError(
             "apns.push_type",
-            f"{push_type.value!r} cannot be sent through FCM (it carries alert, background and liveactivity "
-            f"pushes; this one needs apns-topic {'<bundle>' + TOPIC_SUFFIXES[push_type]!r}): send it with APNs directly",
+            f"{push_type.value!r} cannot be sent through FCM, which carries alert, background and liveactivity "
+            f"pushes only (a {push_type.value} push needs apns-topic <bundle>{TOPIC_SUFFIXES[push_type]} and its own "
+            "token): send it with APNs directly",
         )
     live = push_type is ApnsPushType.LIVEACTIVITY
     headers = parts.headers
@@ -322,7 +323,8 @@ def _apns(
         # token with the activity's push token (or push-to-start token) in apns.live_activity_token.
         if not isinstance(target, FcmDevice):
             raise ValidationError(
-                "apns.event", f"a Live Activity push goes through FCM to one device (FcmDevice), not {type(target).__name__}"
+                "apns.event",
+                f"a Live Activity push goes through FCM to one device (FcmDevice), not {type(target).__name__}",
             )
         if opts.live_activity_token is None:
             raise ValidationError(
@@ -335,7 +337,9 @@ def _apns(
         # FCM rejects high priority with INVALID_ARGUMENT. Apple also requires 5 for background pushes.
         explicit = (notification.apns.priority if notification.apns else None) or 5
         if explicit != 5:
-            raise ValidationError("apns.priority", f"must be 5 for an FCM data message to Apple devices, got {explicit}")
+            raise ValidationError(
+                "apns.priority", f"must be 5 for an FCM data message to Apple devices, got {explicit}"
+            )
         headers["apns-priority"] = "5"
 
     payload = parts.payload
