@@ -31,7 +31,15 @@ it as a ``UNNotificationAttachment``. Deep links and per-action links are read t
 when there is anything to show (alert text, localised keys, badge or sound), and ``background`` for a
 silent push (``content_available`` or data only). A background push always carries
 ``content-available: 1`` and priority 5, because APNs refuses priority 10 for it (``BadPriority``) and
-iOS does not wake the app for a background push without ``content-available``.
+iOS does not wake the app for a background push without ``content-available``. The push type must match
+the payload, so an explicit ``alert`` with nothing to show is refused.
+
+**Live Activities and push-to-talk.** A ``start`` needs an alert; a Live Activity's sound is sent as
+``aps.alert.sound`` (ActivityKit push documentation). Push-to-talk pushes go with ``apns-priority: 10``
+and ``apns-expiration: 0`` (Apple, "Creating a Push to Talk app").
+
+**One builder.** ``build`` applies all of this and returns an ``ApnsParts``; ``render`` adds the
+``apns-topic`` and ``apns-id`` headers, and the FCM encoder puts the same parts in ``message.apns``.
 """
 
 from __future__ import annotations

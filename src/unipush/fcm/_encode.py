@@ -14,19 +14,25 @@ Where each field lands
     * ``message.android``: ``collapse_key``, ``priority`` (HIGH/NORMAL), ``ttl`` ("Ns"), and a
       ``notification`` block with sound, the tag (``fcm.tag``, else the collapse key) and the
       ``FcmOptions`` fields.
-    * ``message.apns``: ``headers`` (``apns-priority``, ``apns-expiration``, ``apns-collapse-id``,
-      ``apns-push-type``), ``payload.aps`` (subtitle, badge, sound, category, thread-id,
-      mutable-content, content-available) and ``fcm_options.image``.
-    * ``message.webpush``: ``headers`` (``TTL``, ``Urgency``, ``Topic``), ``notification`` (icon, tag,
+    * ``message.apns``: what the APNs encoder's ``build`` makes (the same code as a direct APNs push,
+      ``ApnsOptions`` included): ``headers`` (``apns-push-type``, ``apns-expiration``, ``apns-priority``,
+      ``apns-collapse-id``; FCM sets ``apns-topic``), ``payload`` (``aps``, ``apns.extra``, ``unipush``),
+      ``live_activity_token`` for a Live Activity, and ``fcm_options.image``.
+    * ``message.webpush``: the Web Push encoder's ``headers`` (``TTL``, ``Urgency``, ``Topic``, extra
+      headers), ``notification`` (its Notifications API options, from ``NOTIFICATION_OPTION_MEMBERS``, and
       actions) and ``fcm_options.link`` (the deep link, when it is https).
+    * What FCM cannot carry is a ``ValidationError`` naming the option (``option_paths`` lists where
+      every option goes; ``docs/mapping.md`` is generated from it).
 
 Data-only messages
     A notification without anything to show (no title, subtitle, body or localisation key) is sent
     as a *data message*: no ``notification`` block and no Android/Web notification. FCM requires
     ``apns-priority: 5`` for data-only messages to iOS (``Message.data`` in the v1 reference), and Apple
     requires 5 for background pushes, so the APNs headers always carry 5 for these, whatever
-    ``priority`` says. With ``content_available`` the APNs payload gets ``content-available: 1`` and
-    ``apns-push-type: background``, which is a silent push that wakes the iOS app.
+    ``priority`` says. A data message with nothing to show is an APNs background push and carries
+    ``content-available: 1`` whether or not ``content_available`` is set: it is what the direct APNs
+    encoder sends, and iOS hands a background push to the app only with it (Apple, "Pushing background
+    updates to your App"), so without it the data would never reach a backgrounded iOS app.
 
 Size rule
     FCM rejects a message that is too big with INVALID_ARGUMENT. Its ErrorCode reference gives the
