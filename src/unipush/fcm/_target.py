@@ -46,8 +46,10 @@ class FcmDevice(Target):
             raise ValidationError("token", "must not be empty")
         check_text("token", token)
         # Registration tokens are printable ASCII; whitespace or a control character means a paste error.
-        if any(c.isspace() or c < " " or c == "\x7f" for c in token):
-            raise ValidationError("token", "must not contain whitespace or control characters")
+        if any(c.isspace() for c in token):
+            raise ValidationError("token", "must not contain whitespace")
+        if any(c < " " or c == "\x7f" for c in token):
+            raise ValidationError("token", "must not contain control characters")
         if len(token) > MAX_TOKEN_LENGTH:
             raise ValidationError("token", f"must be at most {MAX_TOKEN_LENGTH} characters, got {len(token)}")
 
