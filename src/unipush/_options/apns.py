@@ -129,7 +129,8 @@ class ApnsOptions:
 
     Other:
         extra: custom top-level payload keys beside ``aps`` (JSON values; not ``aps`` or ``unipush``).
-        priority: overrides ``apns-priority`` (1, 5 or 10). Background pushes refuse 10.
+        priority: overrides ``apns-priority`` (1, 5 or 10). Background pushes refuse 10, Live Activities
+            take 5 or 10, push-to-talk pushes 10.
     """
 
     push_type: ApnsPushType | PushTypeName | None = None

@@ -246,9 +246,10 @@ def build(notification: Notification, *, now: datetime, shown: bool = False, car
         notification: what to send.
         now: the send time (aware), the base of ``apns-expiration`` and the Live Activity ``timestamp``.
         shown: the carrier shows an alert itself (FCM's ``message.notification``, which FCM copies into
-            ``aps.alert``). The payload then leaves out ``data``, which that carrier delivers itself.
-        carried_data: the carrier delivers data beside ``aps`` (FCM's ``message.data``), so the push is
-            not empty even without ``Notification.data``.
+            ``aps.alert``), so the push is an alert push even if the payload has nothing to show.
+        carried_data: the carrier delivers data beside ``aps`` itself (FCM copies ``message.data`` to the
+            top level of the APNs payload), so ``data`` is left out of the payload and the push is not
+            empty even without ``Notification.data``.
     """
     aware_datetime("now", now)
     options = notification.apns or _EMPTY_OPTIONS
