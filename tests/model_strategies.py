@@ -137,6 +137,7 @@ FIELDS: dict[type, dict[str, st.SearchStrategy[Any]]] = {
         "body_loc_args": str_tuple,
         "direct_boot_ok": maybe_bool,
         "restricted_package_name": maybe_text,
+        "live_activity_token": maybe_text,
         "analytics_label": st.none() | st.text(alphabet=string.ascii_letters + "-_.~%", min_size=1, max_size=50),
         "validate_only": st.booleans(),
         "android": st.none() | json_object,
@@ -229,6 +230,8 @@ def _repair_apns(draw: Draw, kwargs: dict[str, Any]) -> None:
         kwargs["input_push_token"] = False
         return
     kwargs["push_type"] = draw(st.sampled_from([None, live, live.value]))
+    if kwargs["priority"] == 1:
+        kwargs["priority"] = None  # Live Activities use priority 5 or 10 only
     if event == "start":
         kwargs["attributes_type"] = kwargs["attributes_type"] or "OrderAttributes"
         kwargs["attributes"] = draw(json_object) if kwargs["attributes"] is None else kwargs["attributes"]

@@ -267,7 +267,9 @@ def test_apns_id_must_be_canonical_lowercase_uuid(apns_id: str) -> None:
     ],
 )
 def test_topic_suffix_per_push_type(push_type: str, topic: str) -> None:
-    n = Notification(data={"k": "v"}, apns=ApnsOptions(push_type=push_type))  # type: ignore[arg-type]
+    options = ApnsOptions(push_type=push_type)  # type: ignore[arg-type]
+    # An alert push must show something (the push type matches the payload); the others carry data.
+    n = Notification(body="b", apns=options) if push_type == "alert" else Notification(data={"k": "v"}, apns=options)
     headers = enc(n)[1]
     assert headers["apns-push-type"] == push_type
     assert headers["apns-topic"] == topic
@@ -318,8 +320,8 @@ def test_live_activity_start() -> None:
     payload, headers = enc(n)
     assert payload == {
         "aps": {
-            "alert": {"title": "Delivery started", "body": "Your order is on its way"},
-            "sound": "default",
+            # ActivityKit: a Live Activity's sound is part of its alert.
+            "alert": {"title": "Delivery started", "body": "Your order is on its way", "sound": "default"},
             "relevance-score": 1.0,
             "timestamp": NOW_S,
             "event": "start",

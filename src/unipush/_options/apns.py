@@ -102,7 +102,8 @@ class ApnsOptions:
             infers ``liveactivity`` when ``event`` is set, ``background`` for a silent push and ``alert``
             otherwise.
         interruption_level: ``passive`` | ``active`` | ``time-sensitive`` | ``critical`` (iOS 15+).
-        relevance_score: 0 to 1; orders notifications in the summary.
+        relevance_score: 0 to 1; orders notifications in the summary. For a Live Activity (``event`` set)
+            any number: it orders the app's activities against each other.
         target_content_id: the window or content to bring forward when the notification is opened.
         filter_criteria: matched against the user's Focus filters.
         critical_sound: ``True`` or a volume from 0 to 1 turns ``sound`` into a critical-alert sound
@@ -128,7 +129,8 @@ class ApnsOptions:
 
     Other:
         extra: custom top-level payload keys beside ``aps`` (JSON values; not ``aps`` or ``unipush``).
-        priority: overrides ``apns-priority`` (1, 5 or 10). Background pushes refuse 10.
+        priority: overrides ``apns-priority`` (1, 5 or 10). Background pushes refuse 10, Live Activities
+            take 5 or 10, push-to-talk pushes 10.
     """
 
     push_type: ApnsPushType | PushTypeName | None = None
@@ -161,11 +163,6 @@ class ApnsOptions:
         set_ = object.__setattr__
         set_(self, "push_type", _push_type(self.push_type))
         v.one_of("apns.interruption_level", self.interruption_level, _INTERRUPTION_LEVELS)
-        set_(
-            self,
-            "relevance_score",
-            v.optional_number("apns.relevance_score", self.relevance_score, minimum=0, maximum=1),
-        )
         for name in (
             "target_content_id",
             "filter_criteria",
@@ -197,6 +194,17 @@ class ApnsOptions:
             if not isinstance(getattr(self, name), bool):
                 raise ValidationError(f"apns.{name}", f"must be a bool, got {type(getattr(self, name)).__name__}")
         v.one_of("apns.event", self.event, _EVENTS)
+        # Apple, "Generating a remote notification": relevance-score is 0 to 1 for a notification. For a
+        # Live Activity it only ranks the app's activities against each other (which one the Dynamic
+        # Island shows), and ActivityKit's push documentation allows any number (e.g. 100 and 50).
+        live = self.event is not None
+        set_(
+            self,
+            "relevance_score",
+            v.optional_number(
+                "apns.relevance_score", self.relevance_score, minimum=None if live else 0, maximum=None if live else 1
+            ),
+        )
         for name in ("content_state", "attributes", "extra"):
             value = getattr(self, name)
             if value is not None:
@@ -229,6 +237,9 @@ class ApnsOptions:
             for name in ("attributes_type", "attributes", "content_state"):
                 if getattr(self, name) is None:
                     raise ValidationError(f"apns.{name}", "is required to start a Live Activity (apns.event='start')")
+        if self.priority is not None and self.priority not in (5, 10):
+            # ActivityKit push documentation: a Live Activity push uses apns-priority 5 or 10.
+            raise ValidationError("apns.priority", f"must be 5 or 10 for a Live Activity push, got {self.priority}")
         if event == "update" and self.content_state is None:
             raise ValidationError("apns.content_state", "is required to update a Live Activity")
         if event != "end" and self.dismissal_date is not None:

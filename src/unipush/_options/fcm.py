@@ -67,6 +67,10 @@ class FcmOptions:
     Message settings: ``analytics_label`` (``message.fcm_options.analytics_label``, 1-50 characters from
     ``[a-zA-Z0-9-_.~%]``) and ``validate_only`` (a dry run: FCM checks the message but does not deliver it).
 
+    iOS Live Activities: ``live_activity_token`` is the activity's push token (or the app's push-to-start
+    token) for a notification with ``apns.event`` sent to an ``FcmDevice``; it becomes
+    ``message.apns.live_activity_token`` (FCM, "Get started with Live Activity").
+
     Raw overrides: ``android``, ``apns`` and ``webpush`` are deep-merged into those blocks, then
     ``message`` is deep-merged into the whole message. Mappings are merged key by key, any other value
     replaces what unipush rendered, and ``None`` removes the key. unipush does not check what the raw
@@ -95,6 +99,7 @@ class FcmOptions:
     direct_boot_ok: bool | None = None
     restricted_package_name: str | None = None
     analytics_label: str | None = None
+    live_activity_token: str | None = None
     validate_only: bool = False
     android: Mapping[str, Any] | None = None
     apns: Mapping[str, Any] | None = None
@@ -112,6 +117,7 @@ class FcmOptions:
             "title_loc_key",
             "body_loc_key",
             "restricted_package_name",
+            "live_activity_token",
         ):
             v.optional_str(f"fcm.{name}", getattr(self, name))
         _check_pattern("fcm.color", self.color, _COLOR, "a colour in #rrggbb form")

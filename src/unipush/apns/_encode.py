@@ -31,7 +31,15 @@ it as a ``UNNotificationAttachment``. Deep links and per-action links are read t
 when there is anything to show (alert text, localised keys, badge or sound), and ``background`` for a
 silent push (``content_available`` or data only). A background push always carries
 ``content-available: 1`` and priority 5, because APNs refuses priority 10 for it (``BadPriority``) and
-iOS does not wake the app for a background push without ``content-available``.
+iOS does not wake the app for a background push without ``content-available``. The push type must match
+the payload, so an explicit ``alert`` with nothing to show is refused.
+
+**Live Activities and push-to-talk.** A ``start`` needs an alert; a Live Activity's sound is sent as
+``aps.alert.sound`` (ActivityKit push documentation). Push-to-talk pushes go with ``apns-priority: 10``
+and ``apns-expiration: 0`` (Apple, "Creating a Push to Talk app").
+
+**One builder.** ``build`` applies all of this and returns an ``ApnsParts``; ``render`` adds the
+``apns-topic`` and ``apns-id`` headers, and the FCM encoder puts the same parts in ``message.apns``.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,10 +57,15 @@ from unipush._options.apns import ApnsOptions, ApnsPushType
 from unipush._validate import DEFAULT_TTL_SECONDS, aware_datetime, plain_json
 
 __all__ = [
+    "ALERT_OPTION_KEYS",
+    "APS_OPTION_KEYS",
+    "LIVE_ACTIVITY_KEYS",
     "MAX_COLLAPSE_ID_BYTES",
     "PAYLOAD_LIMIT",
     "TOPIC_SUFFIXES",
     "VOIP_PAYLOAD_LIMIT",
+    "ApnsParts",
+    "build",
     "check_size",
     "dumps",
     "encode",
@@ -90,17 +104,68 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _RESERVED_KEYS = ("aps", "unipush")
 _EMPTY_OPTIONS = ApnsOptions()
 
+APS_OPTION_KEYS: tuple[tuple[str, str], ...] = (
+    ("target_content_id", "target-content-id"),
+    ("interruption_level", "interruption-level"),
+    ("relevance_score", "relevance-score"),
+    ("filter_criteria", "filter-criteria"),
+)
+"""``ApnsOptions`` fields copied as they are into ``aps`` (option name, ``aps`` key). The FCM encoder and
+``docs/mapping.md`` read the same table."""
 
-def infer_push_type(notification: Notification) -> ApnsPushType:
-    """The ``apns-push-type`` for ``notification`` (see the module docstring for the rules)."""
+ALERT_OPTION_KEYS: tuple[tuple[str, str], ...] = (
+    ("launch_image", "launch-image"),
+    ("title_loc_key", "title-loc-key"),
+    ("title_loc_args", "title-loc-args"),
+    ("subtitle_loc_key", "subtitle-loc-key"),
+    ("subtitle_loc_args", "subtitle-loc-args"),
+    ("loc_key", "loc-key"),
+    ("loc_args", "loc-args"),
+)
+"""``ApnsOptions`` fields that go into ``aps.alert`` (option name, alert key), after title, subtitle, body."""
+
+LIVE_ACTIVITY_KEYS: tuple[tuple[str, str], ...] = (
+    ("timestamp", "timestamp"),
+    ("event", "event"),
+    ("content_state", "content-state"),
+    ("stale_date", "stale-date"),
+    ("dismissal_date", "dismissal-date"),
+    ("attributes_type", "attributes-type"),
+    ("attributes", "attributes"),
+    ("input_push_token", "input-push-token"),
+    ("input_push_channel", "input-push-channel"),
+)
+"""``ApnsOptions`` Live Activity fields and their ``aps`` keys (ActivityKit push documentation)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApnsParts:
+    """What every carrier of an APNs push shares: the push type, the payload and the headers.
+
+    ``headers`` has ``apns-push-type``, ``apns-expiration`` and, when they apply, ``apns-priority`` and
+    ``apns-collapse-id``; the direct encoder adds ``apns-topic``, ``apns-id`` and ``content-type``, and
+    the FCM encoder puts these in ``message.apns.headers`` (FCM sets the topic itself).
+    """
+
+    push_type: ApnsPushType
+    payload: dict[str, Any]
+    headers: dict[str, str]
+
+
+def infer_push_type(notification: Notification, *, shown: bool = False, carried_data: bool = False) -> ApnsPushType:
+    """The ``apns-push-type`` for ``notification`` (see the module docstring for the rules).
+
+    ``shown`` and ``carried_data`` are for a carrier that adds to the APNs push (FCM): it shows an alert
+    of its own (``message.notification``), or it delivers data beside ``aps`` (``message.data``).
+    """
     options = notification.apns or _EMPTY_OPTIONS
     if options.push_type is not None:
         return ApnsPushType(options.push_type)
     if options.event is not None:
         return ApnsPushType.LIVEACTIVITY
-    if _is_visible(notification, options):
+    if shown or _is_visible(notification, options):
         return ApnsPushType.ALERT
-    if notification.content_available or notification.data or options.extra:
+    if notification.content_available or notification.data or options.extra or carried_data:
         return ApnsPushType.BACKGROUND
     raise ValidationError(
         "notification",
@@ -157,14 +222,53 @@ def render(
     notification: Notification, *, topic: str, now: datetime, apns_id: str
 ) -> tuple[dict[str, Any], dict[str, str], bytes]:
     """Like ``encode`` but also returns the JSON body bytes, so it is serialised once."""
-    aware_datetime("now", now)
     _check_apns_id(apns_id)
+    parts = build(notification, now=now)
+    body = dumps(parts.payload)
+    check_size(body, parts.push_type)
+    headers = {
+        "apns-push-type": parts.headers.pop("apns-push-type"),
+        "apns-topic": topic_for(topic, parts.push_type),
+        "apns-id": apns_id,
+        **parts.headers,
+        "content-type": "application/json",
+    }
+    return parts.payload, headers, body
+
+
+def build(notification: Notification, *, now: datetime, shown: bool = False, carried_data: bool = False) -> ApnsParts:
+    """The push type, payload and headers of ``notification``: the one place Apple's rules are applied.
+
+    The direct APNs encoder and the FCM encoder (``message.apns``) both call this, so a notification
+    means the same thing on an iPhone whichever way it travels.
+
+    Args:
+        notification: what to send.
+        now: the send time (aware), the base of ``apns-expiration`` and the Live Activity ``timestamp``.
+        shown: the carrier shows an alert itself (FCM's ``message.notification``, which FCM copies into
+            ``aps.alert``), so the push is an alert push even if the payload has nothing to show.
+        carried_data: the carrier delivers data beside ``aps`` itself (FCM copies ``message.data`` to the
+            top level of the APNs payload), so ``data`` is left out of the payload and the push is not
+            empty even without ``Notification.data``.
+    """
+    aware_datetime("now", now)
     options = notification.apns or _EMPTY_OPTIONS
-    push_type = infer_push_type(notification)
-    payload = _payload(notification, options, push_type, now)
-    body = dumps(payload)
-    check_size(body, push_type)
-    return payload, _headers(notification, options, push_type, topic, now, apns_id), body
+    push_type = infer_push_type(notification, shown=shown, carried_data=carried_data)
+    aps = _aps(notification, options, push_type, now, shown=shown)
+    payload: dict[str, Any] = {"aps": aps}
+    if not carried_data:
+        for key, value in notification.data.items():
+            if key in _RESERVED_KEYS or key.startswith("unipush."):
+                raise ValidationError("data", f"cannot use the reserved key {key!r}")
+            payload[key] = value
+    for key, value in (options.extra or {}).items():
+        if key in notification.data:
+            raise ValidationError("apns.extra", f"key {key!r} is also in data")
+        payload[key] = plain_json(value)
+    ours = unipush_key(notification)
+    if ours:
+        payload["unipush"] = ours
+    return ApnsParts(push_type, payload, _headers(notification, options, push_type, now))
 
 
 def _check_apns_id(apns_id: object) -> None:
@@ -186,20 +290,19 @@ def _is_visible(notification: Notification, options: ApnsOptions) -> bool:
 
 
 def _headers(
-    notification: Notification,
-    options: ApnsOptions,
-    push_type: ApnsPushType,
-    topic: str,
-    now: datetime,
-    apns_id: str,
+    notification: Notification, options: ApnsOptions, push_type: ApnsPushType, now: datetime
 ) -> dict[str, str]:
     ttl = notification.ttl_seconds
-    if ttl is None:
+    if push_type is ApnsPushType.PUSHTOTALK:
+        # Apple, "Creating a Push to Talk app" (receiving audio): a push-to-talk push is delivered at
+        # once or never, so apns-expiration is 0 and apns-priority 10.
+        if ttl not in (None, 0):
+            raise ValidationError("ttl", f"must be 0 (or unset) for a push-to-talk push (apns-expiration 0), got {ttl}")
+        ttl = 0
+    elif ttl is None:
         ttl = DEFAULT_TTL_SECONDS
     headers = {
         "apns-push-type": push_type.value,
-        "apns-topic": topic_for(topic, push_type),
-        "apns-id": apns_id,
         # A nonzero expiration makes APNs store and retry until then; "0" means deliver once or drop.
         "apns-expiration": "0" if ttl == 0 else str(int(now.timestamp()) + ttl),
     }
@@ -214,18 +317,25 @@ def _headers(
                 f"must be at most {MAX_COLLAPSE_ID_BYTES} bytes of UTF-8 for APNs (apns-collapse-id), got {size}",
             )
         headers["apns-collapse-id"] = notification.collapse_key
-    headers["content-type"] = "application/json"
     return headers
 
 
 def _priority(notification: Notification, options: ApnsOptions, push_type: ApnsPushType) -> int | None:
     background = push_type is ApnsPushType.BACKGROUND
+    if push_type is ApnsPushType.PUSHTOTALK:
+        # Apple, "Creating a Push to Talk app": push-to-talk pushes use apns-priority 10.
+        if options.priority not in (None, 10):
+            raise ValidationError("apns.priority", f"must be 10 for a push-to-talk push, got {options.priority}")
+        if notification.priority == "normal":
+            raise ValidationError("priority", "must be 'high' (or unset) for a push-to-talk push (apns-priority 10)")
+        return 10
     if options.priority is not None:
         if background and options.priority != 5:
             # Apple, "Sending notification requests to APNs": background notifications must use 5.
             raise ValidationError(
                 "apns.priority", f"must be 5 for a background push (APNs answers BadPriority), got {options.priority}"
             )
+        # A Live Activity's 5-or-10 rule is checked by ApnsOptions, which sees event and priority together.
         return options.priority
     if background:
         # Apple: background pushes must use priority 5, even when the notification asks for "high".
@@ -235,25 +345,6 @@ def _priority(notification: Notification, options: ApnsOptions, push_type: ApnsP
     if notification.priority == "normal":
         return 5
     return None  # no header: APNs applies its default (10)
-
-
-def _payload(
-    notification: Notification, options: ApnsOptions, push_type: ApnsPushType, now: datetime
-) -> dict[str, Any]:
-    aps = _aps(notification, options, push_type, now)
-    payload: dict[str, Any] = {"aps": aps}
-    for key, value in notification.data.items():
-        if key in _RESERVED_KEYS or key.startswith("unipush."):
-            raise ValidationError("data", f"cannot use the reserved key {key!r}")
-        payload[key] = value
-    for key, value in (options.extra or {}).items():
-        if key in notification.data:
-            raise ValidationError("apns.extra", f"key {key!r} is also in data")
-        payload[key] = plain_json(value)
-    ours = unipush_key(notification)
-    if ours:
-        payload["unipush"] = ours
-    return payload
 
 
 def unipush_key(notification: Notification) -> dict[str, Any]:
@@ -273,13 +364,39 @@ def unipush_key(notification: Notification) -> dict[str, Any]:
     return ours
 
 
-def _aps(notification: Notification, options: ApnsOptions, push_type: ApnsPushType, now: datetime) -> dict[str, Any]:
+def _aps(
+    notification: Notification, options: ApnsOptions, push_type: ApnsPushType, now: datetime, *, shown: bool
+) -> dict[str, Any]:
     aps: dict[str, Any] = {}
     alert = _alert(notification, options)
     sound = _sound(notification, options)
+    live_activity = push_type is ApnsPushType.LIVEACTIVITY
     if push_type is ApnsPushType.BACKGROUND and (alert or notification.badge is not None or sound is not None):
         # Apple: a background notification carries no alert, sound or badge, only content-available.
         raise ValidationError("apns.push_type", "'background' pushes cannot carry an alert, badge or sound")
+    if push_type is ApnsPushType.ALERT and not (shown or alert or notification.badge is not None or sound is not None):
+        # Apple, "Sending notification requests to APNs": the push type must match the payload; an alert
+        # push with nothing to show ({"aps": {}}) is not one.
+        raise ValidationError(
+            "apns.push_type",
+            "'alert' needs something to show (a title, body, badge, sound or apns loc key); "
+            "for a silent push use content_available=True",
+        )
+    if live_activity:
+        if options.event == "start" and not alert:
+            # ActivityKit, "Construct the payload that starts a Live Activity": the alert is required.
+            raise ValidationError(
+                "apns.event",
+                "'start' needs an alert: set a title or body (or an apns loc key) to start a Live Activity",
+            )
+        if sound is not None:
+            # ActivityKit push payloads play a sound only as part of the alert: aps.alert.sound.
+            if not alert:
+                raise ValidationError(
+                    "sound", "a Live Activity plays its sound with its alert: set a title or body too"
+                )
+            alert["sound"] = sound
+            sound = None
     if alert:
         aps["alert"] = alert
     if notification.badge is not None:
@@ -290,19 +407,17 @@ def _aps(notification: Notification, options: ApnsOptions, push_type: ApnsPushTy
         aps["thread-id"] = notification.thread_id
     if notification.category is not None:
         aps["category"] = notification.category
+    # Apple, "Pushing background updates to your App": a background push is delivered only with
+    # content-available: 1, so every push with nothing to show carries it (also through FCM).
     if notification.content_available or push_type is ApnsPushType.BACKGROUND:
         aps["content-available"] = 1
     # The Notification Service Extension runs only for alert pushes with mutable-content: 1.
     if options.mutable_content or (notification.image is not None and push_type is ApnsPushType.ALERT):
         aps["mutable-content"] = 1
-    if options.target_content_id is not None:
-        aps["target-content-id"] = options.target_content_id
-    if options.interruption_level is not None:
-        aps["interruption-level"] = options.interruption_level
-    if options.relevance_score is not None:
-        aps["relevance-score"] = options.relevance_score
-    if options.filter_criteria is not None:
-        aps["filter-criteria"] = options.filter_criteria
+    for name, key in APS_OPTION_KEYS:
+        value = getattr(options, name)
+        if value is not None:
+            aps[key] = value
     if options.event is not None:
         _live_activity(aps, options, now)
     if push_type in (ApnsPushType.WIDGETS, ApnsPushType.CONTROLS):
@@ -317,16 +432,15 @@ def _alert(notification: Notification, options: ApnsOptions) -> dict[str, Any]:
         ("title", notification.title),
         ("subtitle", notification.subtitle),
         ("body", notification.body),
-        ("launch-image", options.launch_image),
-        ("title-loc-key", options.title_loc_key),
-        ("title-loc-args", list(options.title_loc_args) or None),
-        ("subtitle-loc-key", options.subtitle_loc_key),
-        ("subtitle-loc-args", list(options.subtitle_loc_args) or None),
-        ("loc-key", options.loc_key),
-        ("loc-args", list(options.loc_args) or None),
     ):
         if value is not None:
             alert[key] = value
+    for name, key in ALERT_OPTION_KEYS:
+        option: Any = getattr(options, name)
+        if isinstance(option, tuple):
+            option = list(option) or None  # the *-loc-args: sent only when there are some
+        if option is not None:
+            alert[key] = option
     return alert
 
 
@@ -341,25 +455,17 @@ def _sound(notification: Notification, options: ApnsOptions) -> str | dict[str, 
 
 
 def _live_activity(aps: dict[str, Any], options: ApnsOptions, now: datetime) -> None:
-    # ActivityKit drops a push whose timestamp is older than the last applied one, so always send one.
-    aps["timestamp"] = _seconds(options.timestamp) if options.timestamp is not None else int(now.timestamp())
-    aps["event"] = options.event
-    if options.content_state is not None:
-        aps["content-state"] = plain_json(options.content_state)
-    if options.stale_date is not None:
-        aps["stale-date"] = _seconds(options.stale_date)
-    if options.dismissal_date is not None:
-        aps["dismissal-date"] = _seconds(options.dismissal_date)
-    if options.attributes_type is not None:
-        aps["attributes-type"] = options.attributes_type
-    if options.attributes is not None:
-        aps["attributes"] = plain_json(options.attributes)
-    if options.input_push_token:
-        aps["input-push-token"] = 1
-    if options.input_push_channel is not None:
-        aps["input-push-channel"] = options.input_push_channel
-
-
-def _seconds(value: datetime | int) -> int:
-    # ApnsOptions normalises dates to int seconds; accept a datetime anyway for robustness.
-    return int(value.timestamp()) if isinstance(value, datetime) else value
+    for name, key in LIVE_ACTIVITY_KEYS:
+        value = getattr(options, name)
+        if name == "timestamp" and value is None:
+            # ActivityKit drops a push whose timestamp is older than the last applied one, so always send one.
+            value = int(now.timestamp())
+        if value is None or value is False:
+            continue
+        if value is True:
+            value = 1  # input-push-token: 1
+        elif isinstance(value, datetime):
+            value = int(value.timestamp())  # ApnsOptions normalises dates to int seconds already
+        elif isinstance(value, Mapping):
+            value = plain_json(value)
+        aps[key] = value

@@ -14,19 +14,25 @@ Where each field lands
     * ``message.android``: ``collapse_key``, ``priority`` (HIGH/NORMAL), ``ttl`` ("Ns"), and a
       ``notification`` block with sound, the tag (``fcm.tag``, else the collapse key) and the
       ``FcmOptions`` fields.
-    * ``message.apns``: ``headers`` (``apns-priority``, ``apns-expiration``, ``apns-collapse-id``,
-      ``apns-push-type``), ``payload.aps`` (subtitle, badge, sound, category, thread-id,
-      mutable-content, content-available) and ``fcm_options.image``.
-    * ``message.webpush``: ``headers`` (``TTL``, ``Urgency``, ``Topic``), ``notification`` (icon, tag,
+    * ``message.apns``: what the APNs encoder's ``build`` makes (the same code as a direct APNs push,
+      ``ApnsOptions`` included): ``headers`` (``apns-push-type``, ``apns-expiration``, ``apns-priority``,
+      ``apns-collapse-id``; FCM sets ``apns-topic``), ``payload`` (``aps``, ``apns.extra``, ``unipush``),
+      ``live_activity_token`` for a Live Activity, and ``fcm_options.image``.
+    * ``message.webpush``: the Web Push encoder's ``headers`` (``TTL``, ``Urgency``, ``Topic``, extra
+      headers), ``notification`` (its Notifications API options, from ``NOTIFICATION_OPTION_MEMBERS``, and
       actions) and ``fcm_options.link`` (the deep link, when it is https).
+    * What FCM cannot carry is a ``ValidationError`` naming the option (``option_paths`` lists where
+      every option goes; ``docs/mapping.md`` is generated from it).
 
 Data-only messages
     A notification without anything to show (no title, subtitle, body or localisation key) is sent
     as a *data message*: no ``notification`` block and no Android/Web notification. FCM requires
     ``apns-priority: 5`` for data-only messages to iOS (``Message.data`` in the v1 reference), and Apple
     requires 5 for background pushes, so the APNs headers always carry 5 for these, whatever
-    ``priority`` says. With ``content_available`` the APNs payload gets ``content-available: 1`` and
-    ``apns-push-type: background``, which is a silent push that wakes the iOS app.
+    ``priority`` says. A data message with nothing to show is an APNs background push and carries
+    ``content-available: 1`` whether or not ``content_available`` is set: it is what the direct APNs
+    encoder sends, and iOS hands a background push to the app only with it (Apple, "Pushing background
+    updates to your App"), so without it the data would never reach a backgrounded iOS app.
 
 Size rule
     FCM rejects a message that is too big with INVALID_ARGUMENT. Its ErrorCode reference gives the
@@ -51,19 +57,30 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from unipush._errors import PayloadTooLargeError, ValidationError
 from unipush._model import Notification
+from unipush._options.apns import ApnsPushType
 from unipush._options.fcm import FcmOptions
+from unipush._options.webpush import WebPushOptions
 from unipush._validate import DEFAULT_TTL_SECONDS, plain_json
-from unipush.apns._encode import unipush_key
+from unipush.apns._encode import ALERT_OPTION_KEYS, APS_OPTION_KEYS, LIVE_ACTIVITY_KEYS, TOPIC_SUFFIXES
+from unipush.apns._encode import build as apns_build
 from unipush.fcm._target import FcmCondition, FcmDevice, FcmTarget, FcmTopic
-from unipush.webpush._encode import derive_topic
+from unipush.webpush._encode import NOTIFICATION_OPTION_MEMBERS, encode_headers, notification_options
 
-__all__ = ["MAX_PAYLOAD_BYTES", "MAX_TOPIC_PAYLOAD_BYTES", "encode", "payload_size"]
+__all__ = [
+    "FCM_APNS_PUSH_TYPES",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_TOPIC_PAYLOAD_BYTES",
+    "WEBPUSH_HEADER_NAMES",
+    "encode",
+    "option_paths",
+    "payload_size",
+]
 
 MAX_PAYLOAD_BYTES = 4096
 """FCM's payload limit for a message to a token (ErrorCode reference, INVALID_ARGUMENT)."""
@@ -71,8 +88,25 @@ MAX_PAYLOAD_BYTES = 4096
 MAX_TOPIC_PAYLOAD_BYTES = 2048
 """FCM's payload limit for a message to a topic. unipush applies it to conditions too."""
 
-MAX_APNS_COLLAPSE_ID_BYTES = 64
-"""Apple: ``apns-collapse-id`` must not exceed 64 bytes."""
+FCM_APNS_PUSH_TYPES = (ApnsPushType.ALERT, ApnsPushType.BACKGROUND, ApnsPushType.LIVEACTIVITY)
+"""The APNs push types FCM can carry (``apns.push_type`` of any other is a ``ValidationError``)."""
+
+WEBPUSH_HEADER_NAMES = {"ttl": "TTL", "urgency": "Urgency", "topic": "Topic"}
+"""The Web Push encoder's RFC 8030 headers as ``message.webpush.headers`` spells them; extra headers keep
+their (lower-case) names."""
+
+_FCM_OWNS_WEBPUSH_HEADERS = frozenset({"content-encoding", "content-type"})
+_SENT_IN_MESSAGE_NOTIFICATION = frozenset({"image"})
+_WEBPUSH_REFUSED: tuple[tuple[str, Callable[[WebPushOptions], bool]], ...] = (
+    ("webpush.mutable", lambda o: o.mutable is not None),
+    ("webpush.payload_format", lambda o: o.payload_format == "raw"),
+)
+_WEBPUSH_REFUSED_WHY = {
+    "webpush.mutable": "is a Declarative Web Push member, and FCM's web messages are shown by the Firebase "
+    "service worker, which has no such option: leave it unset for FCM",
+    "webpush.payload_format": "'raw' cannot be sent through FCM: FCM builds the web message from its own "
+    "fields (WebpushConfig) and has no raw body",
+}
 
 _RESERVED_DATA_KEYS = frozenset({"from", "message_type", "collapse_key", "aps", "unipush"})
 _RESERVED_DATA_PREFIXES = ("google.", "gcm.", "unipush.")
@@ -126,8 +160,8 @@ def encode(notification: Notification, target: FcmTarget, *, now: datetime) -> d
         message["fcm_options"] = {"analytics_label": opts.analytics_label}
     # Each platform block always carries at least the TTL, so all three are always present.
     message["android"] = _android(notification, opts, visible, ttl)
-    message["apns"] = _apns(notification, visible, ttl, now)
-    message["webpush"] = _webpush(notification, visible, ttl)
+    message["apns"] = _apns(notification, target, opts, visible, bool(data), now)
+    message["webpush"] = _webpush(notification, visible)
 
     for block in ("android", "apns", "webpush"):
         raw = getattr(opts, block)
@@ -141,6 +175,37 @@ def encode(notification: Notification, target: FcmTarget, *, now: datetime) -> d
     if opts.validate_only:
         body["validate_only"] = True
     return body
+
+
+def option_paths() -> tuple[tuple[str, str], ...]:
+    """Where each iOS and web option lands in an FCM message: ``(option, path in message)``.
+
+    Made from the tables the encoders read (``APS_OPTION_KEYS``, ``ALERT_OPTION_KEYS``,
+    ``LIVE_ACTIVITY_KEYS``, ``NOTIFICATION_OPTION_MEMBERS``, ``WEBPUSH_HEADER_NAMES``), so the table in
+    ``docs/mapping.md`` that ``tests/test_mapping_doc.py`` checks against it is the code's own.
+    """
+    carried = ", ".join(p.value for p in FCM_APNS_PUSH_TYPES)
+    rows: list[tuple[str, str]] = [
+        ("apns.push_type", f"`apns.headers.apns-push-type` ({carried}; any other push type: error)"),
+        ("apns.priority", "`apns.headers.apns-priority` (always 5 on an FCM data message)"),
+    ]
+    rows += [(f"apns.{name}", f"`apns.payload.aps.{key}`") for name, key in APS_OPTION_KEYS]
+    rows.append(("apns.critical_sound", '`apns.payload.aps.sound` = `{"critical": 1, "name": …, "volume": …}`'))
+    rows += [(f"apns.{name}", f"`apns.payload.aps.alert.{key}`") for name, key in ALERT_OPTION_KEYS]
+    rows.append(("apns.mutable_content", "`apns.payload.aps.mutable-content: 1`"))
+    rows += [(f"apns.{name}", f"`apns.payload.aps.{key}`") for name, key in LIVE_ACTIVITY_KEYS]
+    rows.append(("apns.extra", "`apns.payload.<key>` (beside `aps`)"))
+    rows.append(("fcm.live_activity_token", "`apns.live_activity_token` (Live Activity pushes to an `FcmDevice`)"))
+    rows.append(("webpush.urgency", f"`webpush.headers.{WEBPUSH_HEADER_NAMES['urgency']}`"))
+    rows.append(("webpush.topic", f"`webpush.headers.{WEBPUSH_HEADER_NAMES['topic']}`"))
+    rows.append(("webpush.extra_headers", "`webpush.headers.<name>` (lower-case)"))
+    rows += [
+        (name, f"`webpush.notification.{member}` (notification messages)")
+        for name, member, _ in NOTIFICATION_OPTION_MEMBERS
+        if name.startswith("webpush.")
+    ]
+    rows += [(name, "error: " + _WEBPUSH_REFUSED_WHY[name]) for name, _ in _WEBPUSH_REFUSED]
+    return tuple(rows)
 
 
 def payload_size(message: Mapping[str, Any]) -> int:
@@ -241,72 +306,88 @@ def _android_notification(notification: Notification, opts: FcmOptions) -> dict[
     return shown
 
 
-def _apns(notification: Notification, visible: bool, ttl: int, now: datetime) -> dict[str, Any]:
-    headers: dict[str, str] = {}
-    if not visible:
-        # FCM: data-only messages to iOS must use apns-priority 5; Apple: background pushes must be 5.
-        headers["apns-priority"] = "5"
-    elif notification.priority is not None:
-        headers["apns-priority"] = "10" if notification.priority == "high" else "5"
-    # apns-expiration is absolute (UNIX seconds); "0" asks APNs to try once and not store the push.
-    headers["apns-expiration"] = "0" if ttl == 0 else str(int(now.timestamp()) + ttl)
-    if notification.collapse_key is not None:
-        if len(notification.collapse_key.encode()) > MAX_APNS_COLLAPSE_ID_BYTES:
+def _apns(
+    notification: Notification, target: FcmTarget, opts: FcmOptions, visible: bool, carried_data: bool, now: datetime
+) -> dict[str, Any]:
+    # The APNs part is built by the APNs encoder's own builder, so Apple's rules (push type, priority,
+    # critical sound, localisation, Live Activity keys) are the same code whichever way the push goes.
+    parts = apns_build(notification, now=now, shown=visible, carried_data=carried_data)
+    push_type = parts.push_type
+    if push_type not in FCM_APNS_PUSH_TYPES:
+        # FCM sets apns-topic to the app's bundle ID and reaches the app's APNs device token only: a push
+        # type that needs another token (PushKit, widgets) or a topic suffix cannot go through it.
+        raise ValidationError(
+            "apns.push_type",
+            f"{push_type.value!r} cannot be sent through FCM, which carries alert, background and liveactivity "
+            f"pushes only (a {push_type.value} push needs apns-topic <bundle>{TOPIC_SUFFIXES[push_type]} and its own "
+            "token): send it with APNs directly",
+        )
+    live = push_type is ApnsPushType.LIVEACTIVITY
+    headers = parts.headers
+    if live:
+        # FCM, "Get started with Live Activity": a Live Activity push goes to the app's FCM registration
+        # token with the activity's push token (or push-to-start token) in apns.live_activity_token.
+        if not isinstance(target, FcmDevice):
             raise ValidationError(
-                "collapse_key",
-                f"must be at most {MAX_APNS_COLLAPSE_ID_BYTES} bytes for apns-collapse-id (FCM relays it to APNs), "
-                f"got {len(notification.collapse_key.encode())}",
+                "apns.event",
+                f"a Live Activity push goes through FCM to one device (FcmDevice), not {type(target).__name__}",
             )
-        headers["apns-collapse-id"] = notification.collapse_key
-    if visible or notification.badge is not None or notification.sound:
-        headers["apns-push-type"] = "alert"
-    else:
-        headers["apns-push-type"] = "background"
+        if opts.live_activity_token is None:
+            raise ValidationError(
+                "fcm.live_activity_token", "is required to send a Live Activity push (apns.event) through FCM"
+            )
+    elif opts.live_activity_token is not None:
+        raise ValidationError("fcm.live_activity_token", "is only used with a Live Activity push (apns.event)")
+    if not visible and not live:
+        # FCM, "Set the priority of a message": data messages to Apple devices must use priority 5, and
+        # FCM rejects high priority with INVALID_ARGUMENT. Apple also requires 5 for background pushes.
+        explicit = (notification.apns.priority if notification.apns else None) or 5
+        if explicit != 5:
+            raise ValidationError(
+                "apns.priority", f"must be 5 for an FCM data message to Apple devices, got {explicit}"
+            )
+        headers["apns-priority"] = "5"
 
-    aps: dict[str, Any] = {}
-    if visible and notification.subtitle is not None:
-        # FCM maps title and body into the alert for us but has no subtitle field. Once we send an
-        # alert dictionary, we send it whole, so what iOS shows does not depend on how FCM merges
-        # the two.
-        aps["alert"] = _drop_none(title=notification.title, subtitle=notification.subtitle, body=notification.body)
-    if notification.badge is not None:
-        aps["badge"] = notification.badge
-    if notification.sound:
-        aps["sound"] = notification.sound
-    if notification.category is not None:
-        aps["category"] = notification.category
-    if notification.thread_id is not None:
-        aps["thread-id"] = notification.thread_id
-    if notification.content_available or not visible:
-        # A data-only message reaches an iOS app in the background only as a background push:
-        # Apple requires content-available: 1 for it (apns-push-type background, priority 5).
-        aps["content-available"] = 1
+    payload = parts.payload
+    aps = payload["aps"]
+    alert = aps.get("alert")
+    if visible and not live and alert is not None and set(alert) <= {"title", "body"}:
+        # FCM copies message.notification's title and body into aps.alert itself. An alert dictionary is
+        # sent only when it carries more (subtitle, localisation keys), and then whole, so what iOS shows
+        # does not depend on how FCM merges the two.
+        del aps["alert"]
+    if not aps:
+        del payload["aps"]
     apns: dict[str, Any] = {"headers": headers}
+    if live:
+        apns["live_activity_token"] = opts.live_activity_token
     if visible and notification.image is not None:
         # iOS shows an image only through a Notification Service Extension, which runs only for
         # mutable-content pushes; FCM's iOS SDK extension helper reads apns.fcm_options.image.
-        aps["mutable-content"] = 1
         apns["fcm_options"] = {"image": notification.image}
-    payload: dict[str, Any] = {"aps": aps} if aps else {}
-    ours = unipush_key(notification)
-    if ours:
-        # The same "unipush" object as a direct APNs push, so the iOS app has one place to read.
-        payload["unipush"] = ours
     if payload:
+        # "unipush" is the same object as a direct APNs push, so the iOS app has one place to read.
         apns["payload"] = payload
     return apns
 
 
-def _webpush(notification: Notification, visible: bool, ttl: int) -> dict[str, Any]:
-    # RFC 8030 section 5: TTL is required by push services, so it is always sent.
-    headers: dict[str, str] = {"TTL": str(ttl)}
-    if notification.priority is not None:
-        headers["Urgency"] = notification.priority
-    if notification.collapse_key is not None:
-        headers["Topic"] = derive_topic(notification.collapse_key)
+def _webpush(notification: Notification, visible: bool) -> dict[str, Any]:
+    options = notification.webpush
+    if options is not None:
+        for name, refused in _WEBPUSH_REFUSED:
+            if refused(options):
+                raise ValidationError(name, _WEBPUSH_REFUSED_WHY[name])
+    # The Web Push encoder's headers: TTL (always; RFC 8030 section 5.2), Urgency, Topic and the extra
+    # headers, minus the encryption headers, which FCM sets for its own body.
+    headers: dict[str, str] = {}
+    for name, value in encode_headers(notification).items():
+        if name not in _FCM_OWNS_WEBPUSH_HEADERS:
+            headers[WEBPUSH_HEADER_NAMES.get(name, name)] = value
     webpush: dict[str, Any] = {"headers": headers}
     if visible:
-        shown = _drop_none(icon=notification.icon, tag=notification.collapse_key)
+        # The Notifications API options, from the same table as Declarative Web Push; the image is in
+        # message.notification, which FCM applies to the web too.
+        shown = notification_options(notification, skip=_SENT_IN_MESSAGE_NOTIFICATION)
         if notification.actions:
             shown["actions"] = [_drop_none(action=a.id, title=a.title, icon=a.icon) for a in notification.actions]
         if shown:
@@ -314,6 +395,14 @@ def _webpush(notification: Notification, visible: bool, ttl: int) -> dict[str, A
         # WebpushFcmOptions.link: "For all URL values, HTTPS is required."
         if notification.deep_link is not None and notification.deep_link.lower().startswith("https://"):
             webpush["fcm_options"] = {"link": notification.deep_link}
+    elif options is not None:
+        for name, member, value_of in NOTIFICATION_OPTION_MEMBERS:
+            if name.startswith("webpush.") and value_of(notification, options) is not None:
+                raise ValidationError(
+                    name,
+                    f"has no web notification to go in (webpush.notification.{member}): this FCM message is a "
+                    "data message (no title or body)",
+                )
     return webpush
 
 

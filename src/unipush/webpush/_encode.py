@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from unipush._errors import ValidationError
@@ -46,11 +47,13 @@ from unipush.webpush._crypto import b64url_encode
 
 __all__ = [
     "DECLARATIVE_MARKER",
+    "NOTIFICATION_OPTION_MEMBERS",
     "declarative_payload",
     "derive_topic",
     "encode_headers",
     "encode_payload",
     "json_payload",
+    "notification_options",
 ]
 
 DECLARATIVE_MARKER = 8030
@@ -105,6 +108,47 @@ def encode_headers(notification: Notification) -> dict[str, str]:
     return headers
 
 
+def _renotify(notification: Notification, options: WebPushOptions) -> bool | None:
+    # Notifications API, "create a notification": renotify without a tag is a TypeError.
+    if options.renotify and notification.collapse_key is None:
+        raise ValidationError("webpush.renotify", "needs a tag: set Notification.collapse_key")
+    return options.renotify
+
+
+NOTIFICATION_OPTION_MEMBERS: tuple[tuple[str, str, Callable[[Notification, WebPushOptions], Any]], ...] = (
+    ("webpush.lang", "lang", lambda n, o: o.lang),
+    ("webpush.dir", "dir", lambda n, o: o.dir),
+    ("collapse_key", "tag", lambda n, o: n.collapse_key),
+    ("image", "image", lambda n, o: n.image),
+    ("icon", "icon", lambda n, o: n.icon),
+    ("webpush.badge", "badge", lambda n, o: o.badge),
+    ("webpush.vibrate", "vibrate", lambda n, o: list(o.vibrate) or None),
+    ("webpush.timestamp", "timestamp", lambda n, o: o.timestamp_ms),
+    ("webpush.renotify", "renotify", _renotify),
+    ("webpush.silent", "silent", lambda n, o: o.silent),
+    ("webpush.require_interaction", "requireInteraction", lambda n, o: o.require_interaction),
+)
+"""The Notifications API options (``NotificationOptions`` members) a notification sets: (field, member,
+value). Declarative Web Push and FCM's ``webpush.notification`` both use this table, and
+``docs/mapping.md`` is checked against it."""
+
+
+def notification_options(notification: Notification, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The ``NotificationOptions`` members of ``notification`` (``NOTIFICATION_OPTION_MEMBERS``), in order.
+
+    ``skip`` names members the caller sends elsewhere (FCM sends ``image`` in ``message.notification``).
+    """
+    options = _options(notification)
+    members: dict[str, Any] = {}
+    for _, member, value_of in NOTIFICATION_OPTION_MEMBERS:
+        if member in skip:
+            continue
+        value = value_of(notification, options)
+        if value is not None:
+            members[member] = value
+    return members
+
+
 def _notification_members(notification: Notification, navigate: str | None) -> dict[str, Any]:
     options = _options(notification)
     members: dict[str, Any] = {}
@@ -114,31 +158,7 @@ def _notification_members(notification: Notification, navigate: str | None) -> d
         members["body"] = notification.body
     if navigate is not None:
         members["navigate"] = navigate
-    if options.lang is not None:
-        members["lang"] = options.lang
-    if options.dir is not None:
-        members["dir"] = options.dir
-    if notification.collapse_key is not None:
-        members["tag"] = notification.collapse_key
-    if notification.image is not None:
-        members["image"] = notification.image
-    if notification.icon is not None:
-        members["icon"] = notification.icon
-    if options.badge is not None:
-        members["badge"] = options.badge
-    if options.vibrate:
-        members["vibrate"] = list(options.vibrate)
-    if options.timestamp_ms is not None:
-        members["timestamp"] = options.timestamp_ms
-    if options.renotify is not None:
-        # Notifications API, "create a notification": renotify without a tag is a TypeError.
-        if options.renotify and notification.collapse_key is None:
-            raise ValidationError("webpush.renotify", "needs a tag: set Notification.collapse_key")
-        members["renotify"] = options.renotify
-    if options.silent is not None:
-        members["silent"] = options.silent
-    if options.require_interaction is not None:
-        members["requireInteraction"] = options.require_interaction
+    members.update(notification_options(notification))
     if notification.data:
         members["data"] = dict(notification.data)
     if notification.actions:
