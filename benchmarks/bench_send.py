@@ -228,27 +228,9 @@ def make_targets(provider: str, count: int, info: dict[str, Any]) -> list[Any]:
 
 def provider_config(provider: str, info: dict[str, Any]) -> Any:
     """The provider config pointing at the sandbox (its key, service account or VAPID key)."""
-    from unipush.apns import APNs
-    from unipush.fcm import FCM
-    from unipush.webpush import WebPush
+    from unipush.sandbox import configs_from_info
 
-    if provider == "apns":
-        return APNs(
-            key=info["apns_key_path"],
-            key_id=info["apns_key_id"],
-            team_id=info["apns_team_id"],
-            topic=info["apns_topic"],
-            environment="sandbox",
-            base_url=info["apns_url"],
-        )
-    if provider == "fcm":
-        return FCM(service_account=info["fcm_service_account_path"], base_url=info["fcm_url"])
-    return WebPush(
-        vapid_private_key=info["webpush_vapid_private_key_path"],
-        subject=info["webpush_subject"],
-        base_url=info["webpush_url"],
-        allow_local_endpoints=True,  # the sandbox's subscriptions are on 127.0.0.1
-    )
+    return configs_from_info(info)[provider]
 
 
 # -- one measurement -------------------------------------------------------------------------------

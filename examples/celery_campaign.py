@@ -41,7 +41,7 @@ from celery import Celery
 import unipush
 from unipush import FCM, APNs, Notification, PushClient, Target, WebPush
 from unipush.celery import Campaign, PushTasks
-from unipush.sandbox import Sandbox
+from unipush.sandbox import Sandbox, configs_from_info
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE = os.environ.get("SHOP_DATABASE", "shop.sqlite3")
@@ -125,24 +125,7 @@ def providers() -> dict[str, Any]:
     sandbox_info = env.get("SHOP_SANDBOX_INFO")
     if sandbox_info:
         info = json.loads(Path(sandbox_info).read_text(encoding="utf-8"))
-        return {
-            "apns": APNs(
-                key=info["apns_key_path"],
-                key_id=info["apns_key_id"],
-                team_id=info["apns_team_id"],
-                topic=info["apns_topic"],
-                environment="sandbox",
-                base_url=info["apns_url"],
-            ),
-            "fcm": FCM(service_account=info["fcm_service_account_path"], base_url=info["fcm_url"]),
-            "webpush": WebPush(
-                vapid_private_key=info["webpush_vapid_private_key_path"],
-                subject=info["webpush_subject"],
-                base_url=info["webpush_url"],
-                allow_local_endpoints=True,  # the sandbox subscriptions are on 127.0.0.1
-            ),
-            "verify": info["ca_path"],
-        }
+        return configs_from_info(info)
     configs: dict[str, Any] = {}
     if env.get("APNS_KEY_FILE"):
         configs["apns"] = APNs(

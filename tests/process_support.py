@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from unipush import ConfigurationError, FileStore, Notification, ProcessPool, PushClient
-from unipush.apns import APNs, ApnsDevice
-from unipush.fcm import FCM
+from unipush.apns import ApnsDevice
+from unipush.sandbox import configs_from_info
 
 
 def sandbox_client(info: Mapping[str, Any], *, concurrency: int = 100) -> PushClient:
@@ -28,17 +28,15 @@ def sandbox_client(info: Mapping[str, Any], *, concurrency: int = 100) -> PushCl
     Its credentials go to a ``FileStore`` in the sandbox's directory, so every process sending to one
     sandbox uses one APNs provider token, as ``ProcessPool``'s documentation asks.
     """
-    apns = APNs(
-        key=info["apns_key_path"],
-        key_id=info["apns_key_id"],
-        team_id=info["apns_team_id"],
-        topic=info["apns_topic"],
-        environment="sandbox",
-        base_url=info["apns_url"],
-    )
-    fcm = FCM(service_account=info["fcm_service_account_path"], base_url=info["fcm_url"])
+    configs = configs_from_info(info)
     store = FileStore(Path(info["apns_key_path"]).parent / "pool-credentials")
-    return PushClient(apns=apns, fcm=fcm, verify=info["ca_path"], concurrency=concurrency, credential_store=store)
+    return PushClient(
+        apns=configs["apns"],
+        fcm=configs["fcm"],
+        verify=configs["verify"],
+        concurrency=concurrency,
+        credential_store=store,
+    )
 
 
 def factory(info: Mapping[str, Any], **options: Any) -> Callable[[], PushClient]:

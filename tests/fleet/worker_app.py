@@ -18,8 +18,9 @@ import redis
 from celery import Celery
 
 import unipush
-from unipush import FCM, APNs, PushClient, WebPush
+from unipush import PushClient
 from unipush.celery import PushTasks
+from unipush.sandbox import configs_from_info
 
 CONFIG_ENV = "UNIPUSH_CELERY_TEST_CONFIG"
 
@@ -44,22 +45,7 @@ def make_app(config: dict[str, Any]) -> tuple[Celery, PushTasks]:
         info = config["sandbox"]
         recorder.rpush(f"{prefix}:factory-pids", os.getpid())
         return PushClient(
-            apns=APNs(
-                key=info["apns_key_path"],
-                key_id=info["apns_key_id"],
-                team_id=info["apns_team_id"],
-                topic=info["apns_topic"],
-                environment="sandbox",
-                base_url=info["apns_url"],
-            ),
-            fcm=FCM(service_account=info["fcm_service_account_path"], base_url=info["fcm_url"]),
-            webpush=WebPush(
-                vapid_private_key=info["webpush_vapid_private_key_path"],
-                subject=info["webpush_subject"],
-                base_url=info["webpush_url"],
-                allow_local_endpoints=True,  # the sandbox subscriptions are on 127.0.0.1
-            ),
-            verify=info["ca_path"],
+            **configs_from_info(info),
             credential_store=unipush.RedisStore(broker),
         )
 

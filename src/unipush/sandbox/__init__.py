@@ -23,7 +23,14 @@ from unipush.sandbox._faults import Fault, FaultKind, Faults
 from unipush.sandbox._fcm import FcmEmulator
 from unipush.sandbox._http import Emulator, SandboxRequest, SandboxResponse, json_response
 from unipush.sandbox._inbox import Delivery, Inbox
-from unipush.sandbox._sandbox import DEFAULT_APNS_TOPIC, DEFAULT_NAVIGATE, DEFAULT_VAPID_SUBJECT, PROVIDERS, Sandbox
+from unipush.sandbox._sandbox import (
+    DEFAULT_APNS_TOPIC,
+    DEFAULT_NAVIGATE,
+    DEFAULT_VAPID_SUBJECT,
+    PROVIDERS,
+    Sandbox,
+    configs_from_info,
+)
 from unipush.sandbox._server import DEFAULT_MAX_CONCURRENT_STREAMS, SandboxServer, ServerStats
 from unipush.sandbox._tls import SandboxTLS, create_tls
 from unipush.sandbox._webpush import WebPushEmulator
@@ -49,6 +56,7 @@ __all__ = [
     "SandboxTLS",
     "ServerStats",
     "WebPushEmulator",
+    "configs_from_info",
     "create_tls",
     "json_response",
 ]

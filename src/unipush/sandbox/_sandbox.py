@@ -538,6 +538,34 @@ class Sandbox:
                 self._faults.max_concurrent_streams[name] = n
 
 
+def configs_from_info(info: Mapping[str, Any]) -> dict[str, Any]:
+    """Provider configs for a running sandbox that ``info`` describes, from any process.
+
+    ``info`` is ``Sandbox.info()`` or what ``unipush sandbox --json`` prints: a worker process, a Celery
+    worker or a benchmark builds its own client from it (``PushClient(**configs_from_info(info))``).
+    Returns ``apns``, ``fcm`` and ``webpush`` configs with the sandbox's credentials and base URLs, and
+    ``verify`` (its CA), as keyword arguments for ``PushClient``/``AsyncPushClient``.
+    """
+    return {
+        "apns": APNs(
+            key=info["apns_key_path"],
+            key_id=info["apns_key_id"],
+            team_id=info["apns_team_id"],
+            topic=info["apns_topic"],
+            environment="sandbox",
+            base_url=info["apns_url"],
+        ),
+        "fcm": FCM(service_account=info["fcm_service_account_path"], base_url=info["fcm_url"]),
+        "webpush": WebPush(
+            vapid_private_key=info["webpush_vapid_private_key_path"],
+            subject=info["webpush_subject"],
+            base_url=info["webpush_url"],
+            allow_local_endpoints=True,  # the sandbox's subscriptions are on 127.0.0.1
+        ),
+        "verify": info["ca_path"],
+    }
+
+
 def _providers(provider: str | None) -> tuple[str, ...]:
     if provider is None:
         return PROVIDERS
