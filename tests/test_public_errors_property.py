@@ -495,6 +495,7 @@ NOT_FUZZED = {
     "Target",
     "PushClient",
     "AsyncPushClient",
+    "ProcessPool",
     "CredentialStore",
 }
 

@@ -33,7 +33,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 import secrets
 import tempfile
@@ -72,6 +71,9 @@ _POLL_FIRST = 0.002  # seconds between tries for a lock held by another process,
 _POLL_MAX = 0.05  # ...up to this
 
 
+_MAX_UNIX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, the model's own upper bound for datetimes
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredCredential:
     """A short-lived credential as a store keeps it: the token and when it was issued and expires.
@@ -90,8 +92,10 @@ class StoredCredential:
             raise ValidationError("token", "must be a non-empty string")
         for name in ("issued_at", "expires_at"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValidationError(name, "must be a finite number of UNIX seconds")
+            # A range test, not math.isfinite: that raises OverflowError for an int too large for a float
+            # (a record read from a file or Redis may hold anything). NaN fails every comparison.
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= _MAX_UNIX_SECONDS:
+                raise ValidationError(name, "must be a number of UNIX seconds between 1970 and 9999")
 
     def to_json(self) -> str:
         """The JSON text ``FileStore`` and ``RedisStore`` keep (``{"v": 1, ...}``)."""
