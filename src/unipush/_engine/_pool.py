@@ -177,7 +177,11 @@ class Pool:
                     error = exc
                     engine.connect_failures += 1
                     _log.info(
-                        "connecting to %s failed (connection try %d of %d): %s", self.authority, attempt + 1, attempts, exc
+                        "connecting to %s failed (connection try %d of %d): %s",
+                        self.authority,
+                        attempt + 1,
+                        attempts,
+                        exc,
                     )
                     if isinstance(exc, ssl.SSLCertVerificationError) or getattr(exc, "permanent", False):
                         break  # a wrong certificate or a server without HTTP/2 will not fix itself
