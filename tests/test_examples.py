@@ -20,6 +20,7 @@ EXPECTED = {
     "fastapi_app.py": "POST /orders/1234/ship: 3 delivered, 1 failed",
     "django_prune.py": "after: 4 devices",
     "fcm_topics.py": "the topic message reached 3 devices",
+    "safe_pruning.py": "fixed: 48 delivered, 2 dead, 48 devices kept",
 }
 NEEDS = {"fastapi_app.py": ["fastapi"]}
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.test_send import Driver
 from unipush import (
     ApnsReason,
     ConfigurationError,
@@ -27,7 +28,6 @@ from unipush import (
 from unipush._pruning import DEFAULT_SUSPECTS
 from unipush.apns import ApnsDevice
 from unipush.sandbox import Sandbox
-from tests.test_send import Driver
 
 N = Notification(title="Hello", body="World", deep_link="https://example.com/x")
 
@@ -99,7 +99,12 @@ def answer(reason: object | None, *, provider: str = "apns", ok: bool = False, d
 def request(topic: str) -> PreparedRequest:
     target = ApnsDevice("ab" * 32)
     return PreparedRequest(
-        provider="apns", target=target, method="POST", url="https://x/3/device/ab", headers={"apns-topic": topic}, body=b""
+        provider="apns",
+        target=target,
+        method="POST",
+        url="https://x/3/device/ab",
+        headers={"apns-topic": topic},
+        body=b"",
     )
 
 
@@ -109,19 +114,24 @@ def test_the_watch_holds_a_storm_and_trusts_answers_among_successes() -> None:
     storm = [watch.review(app, answer(ApnsReason.BAD_DEVICE_TOKEN)) for _ in range(5)]
     assert [r.token_invalid for r in storm] == [False] * 5
     first = storm[0].error
-    assert isinstance(first, ConfigurationError) and isinstance(first.__cause__, InvalidTokenError)
-    assert "wrong APNs environment" in str(first) and "no send through this configuration has succeeded" in str(first)
-    assert storm[0].reason is ApnsReason.BAD_DEVICE_TOKEN and storm[0].invalidated_at is None
+    assert isinstance(first, ConfigurationError)
+    assert isinstance(first.__cause__, InvalidTokenError)
+    assert "wrong APNs environment" in str(first)
+    assert "before any send through this configuration succeeded" in str(first)
+    assert storm[0].reason is ApnsReason.BAD_DEVICE_TOKEN
+    assert storm[0].invalidated_at is None
 
     # The configuration is fixed: successes fill the window, and a lone bad token is believed again.
     for _ in range(10):
         assert watch.review(app, answer(None, ok=True)).ok
     trusted = watch.review(app, answer(ApnsReason.BAD_DEVICE_TOKEN))
-    assert trusted.token_invalid and isinstance(trusted.error, InvalidTokenError)
+    assert trusted.token_invalid
+    assert isinstance(trusted.error, InvalidTokenError)
 
     # Answers for one APNs topic say nothing about another (a per-notification topic can be the wrong one).
     other = watch.review(request("com.example.other"), answer(ApnsReason.DEVICE_TOKEN_NOT_FOR_TOPIC))
-    assert not other.token_invalid and "wrong topic" in str(other.error)
+    assert not other.token_invalid
+    assert "wrong topic" in str(other.error)
 
 
 def test_trusted_reasons_and_other_answers_pass_through() -> None:
@@ -143,7 +153,8 @@ def test_trusted_reasons_and_other_answers_pass_through() -> None:
 def test_a_plugin_reason_can_be_watched() -> None:
     guard = PruningGuard(suspects={**DEFAULT_SUSPECTS, ("expo", "InvalidCredentials"): "the wrong Expo project"})
     result = guard.watch().review(None, answer("InvalidCredentials", provider="expo"))
-    assert not result.token_invalid and "the wrong Expo project" in str(result.error)
+    assert not result.token_invalid
+    assert "the wrong Expo project" in str(result.error)
 
 
 # -- over the sandbox, both clients --------------------------------------------------------------
@@ -194,7 +205,8 @@ def test_a_wrong_environment_reports_no_token_dead(
     sandbox.fail(400, provider="apns", reason="BadDeviceToken", times=None)  # what the other environment says
     devices: list[Target] = [sandbox.apns_device() for _ in range(30)]
     results = deliver(driver, how, devices)
-    assert len(results) == 30 and {r.reason for r in results} == {ApnsReason.BAD_DEVICE_TOKEN}
+    assert len(results) == 30
+    assert {r.reason for r in results} == {ApnsReason.BAD_DEVICE_TOKEN}
     assert held_for(results, "wrong APNs environment")
     assert driver.invalid == []  # on_invalid_token never fired
 
@@ -205,7 +217,9 @@ def test_a_wrong_topic_reports_no_token_dead(make_driver: Callable[..., Driver],
     devices: list[Target] = [sandbox.apns_device(topic="com.example.other") for _ in range(20)]
     batch = driver.send_many(N, devices)
     assert {r.reason for r in batch} == {ApnsReason.DEVICE_TOKEN_NOT_FOR_TOPIC}
-    assert held_for(list(batch), "wrong topic") and batch.invalid_tokens == [] and driver.invalid == []
+    assert held_for(list(batch), "wrong topic")
+    assert batch.invalid_tokens == []
+    assert driver.invalid == []
 
 
 def test_another_firebase_project_reports_no_token_dead(make_driver: Callable[..., Driver], sandbox: Sandbox) -> None:
@@ -214,7 +228,8 @@ def test_another_firebase_project_reports_no_token_dead(make_driver: Callable[..
     devices: list[Target] = [sandbox.fcm_device() for _ in range(20)]
     results = driver.stream(iter([(N, t) for t in devices]))
     assert {r.reason for r in results} == {FcmErrorCode.SENDER_ID_MISMATCH}
-    assert held_for(results, "another Firebase project") and driver.invalid == []
+    assert held_for(results, "another Firebase project")
+    assert driver.invalid == []
 
 
 @pytest.mark.parametrize("how", ["send_many", "stream"])
@@ -241,7 +256,8 @@ def test_unregistered_is_trusted_even_in_a_storm(make_driver: Callable[..., Driv
     for device in devices:
         sandbox.invalidate(device)  # 410 Unregistered: a token valid for this configuration is gone
     batch = driver.send_many(N, devices)
-    assert batch.invalid_tokens == devices and len(driver.invalid) == 10
+    assert batch.invalid_tokens == devices
+    assert len(driver.invalid) == 10
 
 
 def test_the_guard_can_be_turned_off(make_driver: Callable[..., Driver], sandbox: Sandbox) -> None:
@@ -249,7 +265,8 @@ def test_the_guard_can_be_turned_off(make_driver: Callable[..., Driver], sandbox
     sandbox.fail(400, provider="apns", reason="BadDeviceToken", times=None)
     devices: list[Target] = [sandbox.apns_device() for _ in range(5)]
     batch = driver.send_many(N, devices)
-    assert batch.invalid_tokens == devices and len(driver.invalid) == 5
+    assert batch.invalid_tokens == devices
+    assert len(driver.invalid) == 5
 
 
 def test_a_storm_after_successes_is_still_held(sandbox: Sandbox) -> None:
@@ -262,5 +279,6 @@ def test_a_storm_after_successes_is_still_held(sandbox: Sandbox) -> None:
         batch = client.send_many(N, [sandbox.apns_device() for _ in range(40)])
     sandbox.faults.clear()
     # Two successes buy at most two believed answers (the share limit); the other 38 are held.
-    assert len(batch.invalid_tokens) <= 2 and len(reported) == len(batch.invalid_tokens)
+    assert len(batch.invalid_tokens) <= 2
+    assert len(reported) == len(batch.invalid_tokens)
     assert sum(isinstance(r.error, ConfigurationError) for r in batch) >= 38

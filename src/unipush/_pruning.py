@@ -94,18 +94,22 @@ class PruningGuard:
     suspects: Mapping[tuple[str, str], str] = field(default_factory=lambda: DEFAULT_SUSPECTS)
 
     def __post_init__(self) -> None:
-        if type(self.window) is not int or self.window < 1:
-            raise ConfigurationError(f"PruningGuard window must be an int >= 1, got {self.window!r}")
-        if type(self.min_successes) is not int or not 0 <= self.min_successes <= self.window:
+        # Typed fields, but a caller may pass anything: checked as plain objects.
+        window: object = self.window
+        minimum: object = self.min_successes
+        share: object = self.max_suspicious_share
+        suspects: object = self.suspects
+        if type(window) is not int or window < 1:
+            raise ConfigurationError(f"PruningGuard window must be an int >= 1, got {window!r}")
+        if type(minimum) is not int or not 0 <= minimum <= window:
             raise ConfigurationError(
-                f"PruningGuard min_successes must be an int from 0 to window ({self.window}), got {self.min_successes!r}"
+                f"PruningGuard min_successes must be an int from 0 to window ({window}), got {minimum!r}"
             )
-        share = self.max_suspicious_share
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
             raise ConfigurationError(f"PruningGuard max_suspicious_share must be from 0 to 1, got {share!r}")
-        if not isinstance(self.suspects, Mapping) or not all(
+        if not isinstance(suspects, Mapping) or not all(
             isinstance(k, tuple) and len(k) == 2 and all(isinstance(p, str) for p in k) and isinstance(v, str)
-            for k, v in self.suspects.items()
+            for k, v in suspects.items()
         ):
             raise ConfigurationError("PruningGuard suspects must map (provider, reason) str pairs to a str hint")
         object.__setattr__(self, "suspects", MappingProxyType(dict(self.suspects)))
@@ -165,13 +169,10 @@ class PruningWatch:
             return result
         if first_held:
             logger.warning(
-                "%s answered %s for %d of its last %d answers (%d succeeded): not reporting these tokens as "
-                "dead; most likely %s",
+                "%s answered %s %s: not reporting these tokens as dead until sends succeed again; most likely %s",
                 result.provider,
                 _reason_text(result.reason),
-                suspicious,
-                answers,
-                successes,
+                _evidence(successes, suspicious, answers),
                 hint,
             )
         return held(result, hint, successes=successes, suspicious=suspicious, answers=answers)
@@ -180,16 +181,19 @@ class PruningWatch:
 def held(result: SendResult, hint: str, *, successes: int, suspicious: int, answers: int) -> SendResult:
     """``result`` with ``token_invalid=False`` and a ``ConfigurationError`` saying what is probably wrong."""
     reason = _reason_text(result.reason)
-    if successes == 0:
-        evidence = f"and no send through this configuration has succeeded yet ({suspicious} such answers)"
-    else:
-        evidence = f"for {suspicious} of the last {answers} answers, of which only {successes} succeeded"
     error = ConfigurationError(
-        f"{result.provider} answered {reason} {evidence}: probably not a dead token but {hint}; "
+        f"{result.provider} answered {reason} {_evidence(successes, suspicious, answers)}: probably not a dead "
+        f"token but {hint}; "
         "not reported as invalid (docs/pruning-tokens.md)"
     )
     error.__cause__ = result.error
     return replace(result, token_invalid=False, invalidated_at=None, error=error)
+
+
+def _evidence(successes: int, suspicious: int, answers: int) -> str:
+    if successes == 0:
+        return f"before any send through this configuration succeeded ({suspicious} so far)"
+    return f"for {suspicious} of the last {answers} answers, of which only {successes} succeeded"
 
 
 def _scope_of(request: PreparedRequest | None) -> str:

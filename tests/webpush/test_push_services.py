@@ -59,7 +59,9 @@ def test_each_known_host_finds_its_rule(webpush: WebPush) -> None:
         MOZILLA: "Mozilla autopush (Firefox)",
     }
     rule = webpush.push_service_for(FCM)
-    assert rule is not None and rule.http2 is True and rule.max_ttl == 2419200
+    assert rule is not None
+    assert rule.http2 is True
+    assert rule.max_ttl == 2419200
     assert webpush.push_service_for(OTHER) is None
     assert webpush.push_service_for("https://notify.windows.com.evil.example/w/") is None  # suffix, not substring
     assert webpush.push_service_rules == PUSH_SERVICE_RULES
@@ -69,7 +71,8 @@ def test_a_header_set_on_the_notification_wins(webpush: WebPush, now: datetime) 
     # The caller's explicit choice is sent as is, even one WNS would refuse: the rule only fills a gap.
     options = WebPushOptions(extra_headers={"X-WNS-Cache-Policy": "cache", "X-WNS-Type": "wns/raw"})
     headers = headers_for(webpush, WNS, now, ttl=0, webpush=options)
-    assert headers["x-wns-cache-policy"] == "cache" and headers["x-wns-type"] == "wns/raw"
+    assert headers["x-wns-cache-policy"] == "cache"
+    assert headers["x-wns-type"] == "wns/raw"
 
 
 def test_rules_can_be_replaced_or_turned_off(vapid_key: ec.EllipticCurvePrivateKey, now: datetime) -> None:
@@ -90,7 +93,8 @@ def test_rules_can_be_replaced_or_turned_off(vapid_key: ec.EllipticCurvePrivateK
     _key, _auth, apple = make_subscriber(APPLE)
     with pytest.raises(PayloadTooLargeError) as caught:
         strict.prepare(Notification(title="x" * 300, deep_link="https://shop.example/"), apple, now=now)
-    assert caught.value.limit == 200 and "Apple" in str(caught.value)
+    assert caught.value.limit == 200
+    assert "Apple" in str(caught.value)
 
 
 @pytest.mark.parametrize("rules", ["notify.windows.com", [object()], PUSH_SERVICE_RULES[0], 3])
@@ -124,7 +128,9 @@ def test_wns_round_trip_over_the_sandbox() -> None:
             assert policies == ["no-cache", "cache"]
         with PushClient(webpush=without, verify=sandbox.ssl_context()) as client:
             refused = client.send(Notification(title="Hi", deep_link="https://shop.example/", ttl=0), edge)
-            assert not refused.ok and refused.status_code == 400 and not refused.token_invalid
+            assert not refused.ok
+            assert refused.status_code == 400
+            assert not refused.token_invalid
             assert "Ttl value conflicts with X-WNS-Cache-Policy" in str(refused.error)
             # A subscription of any other service is unaffected by the header's absence.
             plain = client.send(Notification(title="Hi", deep_link="https://shop.example/", ttl=0), sandbox.subscribe())

@@ -20,8 +20,9 @@ replaces the table; ``()`` turns it off). A header given per notification
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
+from typing import cast
 
 from unipush._errors import ConfigurationError
 
@@ -67,11 +68,13 @@ class PushServiceRule:
     notes: str = ""
 
     def __post_init__(self) -> None:
-        hosts = tuple(self.hosts) if not isinstance(self.hosts, str) else (self.hosts,)
+        given: object = self.hosts  # typed as a tuple; a caller may still pass one str or a list
+        hosts: tuple[object, ...] = (given,) if isinstance(given, str) else tuple(cast(Iterable[object], given))
         if not hosts or not all(isinstance(h, str) and h.strip(".") for h in hosts):
             raise ConfigurationError(f"PushServiceRule {self.name!r}: hosts must be non-empty host names")
-        object.__setattr__(self, "hosts", tuple(h.lower().strip(".") for h in hosts))
-        if type(self.max_body) is not int or self.max_body < 1:
+        object.__setattr__(self, "hosts", tuple(str(h).lower().strip(".") for h in hosts))
+        max_body: object = self.max_body
+        if type(max_body) is not int or max_body < 1:
             raise ConfigurationError(f"PushServiceRule {self.name!r}: max_body must be an int >= 1")
 
     def matches(self, host: str) -> bool:
