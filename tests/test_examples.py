@@ -26,6 +26,7 @@ EXPECTED = {
     "shared_token.py": "4 processes: 400 of 400 delivered, 1 provider token",
     "fcm_topics.py": "the topic message reached 3 devices",
     "celery_campaign.py": "after: 950 devices",
+    "safe_pruning.py": "fixed: 48 delivered, 2 dead, 48 devices kept",
 }
 NEEDS = {"fastapi_app.py": ["fastapi"], "celery_campaign.py": ["celery", "redis"]}
 # Programs an example's demo starts (the test skips, saying so, where one is missing).

@@ -186,6 +186,7 @@ def test_server_error_then_success(driver: Driver, sandbox: Sandbox, status: int
 def test_permanent_rejection_is_not_retried(driver: Driver, sandbox: Sandbox) -> None:
     target = sandbox.apns_device()
     sandbox.faults.add(Fault(kind="bad_token", provider="apns", target=target.key))
+    assert driver.send(note(), sandbox.apns_device()).ok  # the configuration works: BadDeviceToken is believed
     result = driver.send(note(), target)
     assert not result.ok
     assert result.attempts == 1

@@ -26,6 +26,7 @@ from unipush._model import Action, Notification, Priority
 from unipush._plugins import PROVIDER_ENTRY_POINT_GROUP, ProviderSpec, available_providers, load_provider
 from unipush._processes import ProcessPool
 from unipush._provider import Provider, SupportsAuthorize
+from unipush._pruning import PruningGuard
 from unipush._results import BatchResult, Outcome, PreparedRequest, SendResult
 from unipush._retry import RetryBudget, RetryPolicy
 from unipush._serialize import target_from_dict
@@ -79,6 +80,7 @@ __all__ = [
     "Provider",
     "ProviderError",
     "ProviderSpec",
+    "PruningGuard",
     "PushClient",
     "RateLimitedError",
     "RedisStore",

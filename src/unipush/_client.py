@@ -19,6 +19,7 @@ from unipush._foreign import foreign_error
 from unipush._model import Notification
 from unipush._plugins import ProviderSpec, resolve_providers
 from unipush._provider import Provider, check_provider
+from unipush._pruning import PruningGuard
 from unipush._results import PreparedRequest, SendResult
 from unipush._retry import RetryPolicy
 from unipush._sending import Sender
@@ -262,6 +263,9 @@ class BaseClient:
     ``credential_store`` shares provider tokens beyond this process (``FileStore()`` for one machine,
     ``RedisStore(url)`` for a fleet; default: one ``MemoryStore`` for the whole process); see
     docs/credentials.md.
+    ``pruning_guard`` (default ``PruningGuard()``) keeps a misconfiguration (wrong APNs environment or
+    topic, another Firebase project) from reporting every token as dead; ``None`` trusts every answer
+    (docs/pruning-tokens.md).
     """
 
     _accepts_async_callbacks = True
@@ -281,6 +285,7 @@ class BaseClient:
         http_client: httpx.Client | httpx.AsyncClient | None = None,
         connections_per_origin: int = 1,
         credential_store: CredentialStore | None = None,
+        pruning_guard: PruningGuard | None = PruningGuard(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> None:
         self._core = ClientCore(providers_from(apns=apns, fcm=fcm, webpush=webpush, providers=providers))
         if credential_store is not None:
@@ -315,6 +320,11 @@ class BaseClient:
         self._on_invalid_token = on_invalid_token
         self._http_client = http_client
         self._connections_per_origin = connections_per_origin
+        if pruning_guard is not None and not isinstance(pruning_guard, PruningGuard):
+            raise ConfigurationError(
+                f"pruning_guard must be a PruningGuard or None, got {type(pruning_guard).__name__}"
+            )
+        self._pruning = None if pruning_guard is None else pruning_guard.watch()
         self._closed = False  # set for good by close()/aclose(): a closed client does not reopen
         self._active: set[object] = set()  # PushClient: the batches in progress, failed at close()
 
@@ -361,5 +371,10 @@ class BaseClient:
                 origin_ssl_contexts=self._client_cert_contexts(),
             )
         return Sender(
-            self._core, transport, ssl_context=self._auth_ssl_context, timeout=self._timeout, retry=self._retry
+            self._core,
+            transport,
+            ssl_context=self._auth_ssl_context,
+            timeout=self._timeout,
+            retry=self._retry,
+            pruning=self._pruning,
         )

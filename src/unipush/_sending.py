@@ -28,6 +28,7 @@ from unipush._errors import ConfigurationError, ProviderError, TransportError, U
 from unipush._foreign import describe, foreign_error
 from unipush._model import Notification
 from unipush._provider import Provider
+from unipush._pruning import PruningWatch
 from unipush._results import Outcome, PreparedRequest, SendResult
 from unipush._retry import RetryDecision, RetryPolicy
 from unipush._targets import Target
@@ -107,8 +108,10 @@ class Sender:
         timeout: float | None,
         retry: RetryPolicy,
         clock: Callable[[], datetime] = _utcnow,
+        pruning: PruningWatch | None = None,
     ) -> None:
         self._core = core
+        self._pruning = pruning  # the client's: decides which "dead token" answers to believe
         self._transport = transport
         self._ssl_context = ssl_context
         self._timeout = timeout
@@ -151,8 +154,11 @@ class Sender:
             self._retry.budget.record_attempt()
         sent, outcome, error, decision = await self._attempt(provider, request, 1, refreshed=False)
         if not decision.retry:
-            return self._result(provider, target, outcome, error, attempts=1)
-        return await self._retry_loop(provider, target, sent, outcome, error, decision)
+            result = self._result(provider, target, outcome, error, attempts=1)
+        else:
+            result = await self._retry_loop(provider, target, sent, outcome, error, decision)
+        # Every final result of send, send_many and stream passes here, before any callback sees it.
+        return result if self._pruning is None else self._pruning.review(request, result)
 
     async def _attempt(
         self, provider: Provider, request: PreparedRequest, attempt: int, *, refreshed: bool, refresh: bool = False

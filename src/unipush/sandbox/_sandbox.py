@@ -377,9 +377,13 @@ class Sandbox:
         """A new FCM registration token."""
         return FcmDevice(self.fcm.new_device())
 
-    def subscribe(self, application_server_key: str | None = None) -> WebPushSubscription:
-        """A new browser subscription (restricted to ``application_server_key``, default the sandbox's)."""
-        return WebPushSubscription.from_dict(self.webpush.subscribe(application_server_key))
+    def subscribe(self, application_server_key: str | None = None, *, wns: bool = False) -> WebPushSubscription:
+        """A new browser subscription (restricted to ``application_server_key``, default the sandbox's).
+
+        ``wns=True``: its pushes are answered as Microsoft WNS answers them (``TTL`` and
+        ``X-WNS-Cache-Policy`` must agree; see ``WebPushEmulator.subscribe``).
+        """
+        return WebPushSubscription.from_dict(self.webpush.subscribe(application_server_key, wns=wns))
 
     # -- provider configs ------------------------------------------------------------------------
 

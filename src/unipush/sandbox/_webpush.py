@@ -27,6 +27,8 @@ status   reason                      when
 400      ``BadWebPushTopic``         ``Topic`` over 32 chars, outside base64url, or length ≡ 1 mod 4 [Apple]
 400      ``BadContentEncoding``      a body without ``Content-Encoding: aes128gcm`` (Safari decodes no other)
 400      ``DecryptionFailed``        the body does not decrypt with the subscription's keys (RFC 8291)
+400      (no body)                   ``subscribe(wns=True)`` only: ``TTL`` and ``X-WNS-Cache-Policy`` disagree;
+                                     ``x-wns-error-description`` says so, as Microsoft WNS does
 401      ``BadJwtToken``             no ``Authorization``, a scheme other than ``vapid``, no ``t=``/``k=``
 403      ``BadJwtToken``             bad JWT: signature, ``alg``, ``aud``, ``exp``, ``sub`` [Apple]
 403      ``BadVapidPublicKey``       ``k`` is not a base64url, 65-byte uncompressed P-256 point [Apple]
@@ -125,6 +127,7 @@ class _Subscription:
     auth_secret: bytes
     application_server_key: bytes  # 65-byte uncompressed point the subscription is restricted to (RFC 8292 §4)
     active: bool = True
+    wns: bool = False  # answer as Microsoft WNS does (Edge on Windows): TTL and X-WNS-Cache-Policy must agree
 
 
 class _Rejection(Exception):
@@ -264,7 +267,7 @@ class WebPushEmulator:
 
     # -- subscriptions ---------------------------------------------------------------------------
 
-    def subscribe(self, application_server_key: str | None = None) -> dict[str, Any]:
+    def subscribe(self, application_server_key: str | None = None, *, wns: bool = False) -> dict[str, Any]:
         """Subscribe a new "browser", as ``pushManager.subscribe()`` does, and return ``subscription.toJSON()``.
 
         The emulator keeps the user agent's private key and auth secret, so it can decrypt what is
@@ -274,6 +277,10 @@ class WebPushEmulator:
             application_server_key: base64url of the 65-byte public key the subscription is restricted to
                 (RFC 8292 §4). Defaults to the sandbox's own key (``application_server_key``). Pushes signed
                 by any other key are refused with ``403 VapidPkHashMismatch``.
+            wns: answer this subscription's pushes as Microsoft WNS (Edge on Windows) does: ``TTL`` and
+                ``X-WNS-Cache-Policy`` must agree (``0`` with ``no-cache``, more with ``cache``, the
+                default when the header is absent), else ``400`` with an empty body and the reason in
+                ``X-WNS-Error-Description``.
 
         Returns:
             ``{"endpoint", "expirationTime": None, "keys": {"p256dh", "auth"}}`` (keys in base64url without padding).
@@ -303,6 +310,7 @@ class WebPushEmulator:
                 private_key=private_key,
                 auth_secret=auth_secret,
                 application_server_key=server_key,
+                wns=wns,
             )
         return {
             "endpoint": endpoint,
@@ -411,6 +419,10 @@ class WebPushEmulator:
         now = self._clock()
         self._check_vapid(headers.get("authorization"), subscription, now)
         ttl = _check_ttl(headers.get("ttl"))
+        if subscription.wns:
+            conflict = _wns_conflict(headers.get("ttl"), headers.get("x-wns-cache-policy"))
+            if conflict is not None:
+                return conflict
         _check_urgency(headers.get("urgency"))
         _check_topic(headers.get("topic"))
         plaintext = _decrypt_body(request.body, headers.get("content-encoding"), subscription)
@@ -540,6 +552,27 @@ def _check_ttl(value: str | None) -> int:
         raise _Rejection(400, "BadTtl", f"TTL {value!r} is not a non-negative integer number of seconds")
     # More digits than any sane TTL: skip int() (Python refuses very long digit strings) and cap.
     return MAX_TTL_SECONDS if len(value) > 12 else min(int(value), MAX_TTL_SECONDS)
+
+
+def _wns_conflict(ttl: str | None, policy: str | None) -> SandboxResponse | None:
+    """WNS's answer when ``TTL`` and ``X-WNS-Cache-Policy`` disagree, else ``None``.
+
+    Microsoft, "Push notification service request and response headers": the policy defaults to
+    ``cache``; a TTL of 0 means "do not cache", so it needs ``no-cache`` (pywebpush#162 quotes the answer:
+    400, no body, ``X-WNS-Error-Description: Ttl value conflicts with X-WNS-Cache-Policy.``).
+    """
+    no_cache = (policy or "cache").strip().lower() == "no-cache"
+    if (str(ttl).strip() == "0") == no_cache:
+        return None
+    return SandboxResponse(
+        status=400,
+        headers={
+            "x-wns-error-description": "Ttl value conflicts with X-WNS-Cache-Policy.",
+            "x-wns-status": "dropped",
+            "x-wns-notificationstatus": "dropped",
+            DETAIL_HEADER: f"TTL {ttl} and X-WNS-Cache-Policy {policy or '(absent: cache)'} disagree",
+        },
+    )
 
 
 def _check_urgency(value: str | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -20,6 +20,7 @@ from unipush._validate import optional_url, service_url
 from unipush.webpush._crypto import MAX_BODY_SIZE, MAX_PLAINTEXT_SIZE, encrypt
 from unipush.webpush._decode import parse_response
 from unipush.webpush._encode import DECLARATIVE_MARKER, encode_headers, encode_payload
+from unipush.webpush._services import PUSH_SERVICE_RULES, PushServiceRule, rule_for_host
 from unipush.webpush._target import WebPushSubscription
 from unipush.webpush._vapid import DEFAULT_VAPID_EXPIRATION, VapidKeySource, VapidSigner
 
@@ -41,6 +42,20 @@ def _check_default_navigate(url: object) -> str | None:
         return optional_url("default_navigate", url)
     except ValidationError as exc:
         raise ConfigurationError(f"WebPush default_navigate {exc.message}") from None
+
+
+def _check_rules(rules: object) -> tuple[PushServiceRule, ...]:
+    if isinstance(rules, (str, bytes, PushServiceRule)) or not isinstance(rules, Iterable):
+        raise ConfigurationError(
+            f"WebPush push_service_rules must be a sequence of PushServiceRule, got {type(rules).__name__}"
+        )
+    checked = tuple(rules)
+    for rule in checked:
+        if not isinstance(rule, PushServiceRule):
+            raise ConfigurationError(
+                f"WebPush push_service_rules must hold PushServiceRule objects, got {type(rule).__name__}"
+            )
+    return checked
 
 
 def _options_format(notification: Notification) -> str:
@@ -70,12 +85,17 @@ class WebPush:
             from browsers, i.e. from anyone, and a loopback endpoint makes the server call itself, so
             ``prepare`` refuses it (``ValidationError`` naming ``endpoint``). Private and other
             non-public addresses are refused by ``WebPushSubscription`` whatever this says.
+        push_service_rules: what known push services need beyond RFC 8030, matched by endpoint host
+            (default ``PUSH_SERVICE_RULES``: Microsoft WNS's ``X-WNS-Cache-Policy``, and each
+            service's body limit). The first matching rule applies; pass your own sequence to add or
+            replace rules (``(my_rule, *PUSH_SERVICE_RULES)``), or ``()`` to apply none.
 
     Raises:
-        ConfigurationError: the key, subject, expiration, ``base_url`` or ``default_navigate`` is unusable.
+        ConfigurationError: the key, subject, expiration, ``base_url``, ``default_navigate`` or
+            ``push_service_rules`` is unusable.
     """
 
-    __slots__ = ("_allow_local_endpoints", "_base_url", "_default_navigate", "_signer")
+    __slots__ = ("_allow_local_endpoints", "_base_url", "_default_navigate", "_rules", "_signer")
 
     def __init__(
         self,
@@ -86,6 +106,7 @@ class WebPush:
         vapid_expiration: timedelta = DEFAULT_VAPID_EXPIRATION,
         default_navigate: str | None = None,
         allow_local_endpoints: bool = False,
+        push_service_rules: Iterable[PushServiceRule] = PUSH_SERVICE_RULES,
     ) -> None:
         self._signer = VapidSigner(vapid_private_key, subject, expiration=vapid_expiration)
         self._base_url = _check_base_url(base_url)
@@ -95,6 +116,7 @@ class WebPush:
                 f"WebPush allow_local_endpoints must be True or False, got {type(allow_local_endpoints).__name__}"
             )
         self._allow_local_endpoints = allow_local_endpoints
+        self._rules = _check_rules(push_service_rules)
 
     @property
     def name(self) -> str:
@@ -130,6 +152,24 @@ class WebPush:
     def allow_local_endpoints(self) -> bool:
         """Whether subscriptions on this machine (``localhost``, ``127.x.y.z``, ``[::1]``) are sent to."""
         return self._allow_local_endpoints
+
+    @property
+    def push_service_rules(self) -> tuple[PushServiceRule, ...]:
+        """The per-push-service rules ``prepare`` applies, first match wins."""
+        return self._rules
+
+    def push_service_for(self, subscription: WebPushSubscription | str) -> PushServiceRule | None:
+        """The rule that applies to ``subscription`` (or an endpoint URL), by its endpoint's host; else ``None``.
+
+        The endpoint's own host decides, not ``base_url``: a proxy or the sandbox in between does not
+        change which service the message is for.
+        """
+        endpoint = subscription.endpoint if isinstance(subscription, WebPushSubscription) else subscription
+        try:
+            host = urlsplit(endpoint).hostname
+        except ValueError:
+            return None
+        return rule_for_host(self._rules, host)
 
     def url_for(self, subscription: WebPushSubscription) -> str:
         """Where the request for ``subscription`` is sent: its endpoint, or ``base_url`` + its path."""
@@ -187,6 +227,11 @@ class WebPush:
         if len(body) > MAX_BODY_SIZE:  # cannot happen after the plaintext check; kept as a guard
             raise PayloadTooLargeError("payload", len(body), MAX_BODY_SIZE, "webpush")
         headers = encode_headers(notification)
+        rule = self.push_service_for(target)
+        if rule is not None:
+            if len(body) > rule.max_body:
+                raise PayloadTooLargeError("payload", len(body), rule.max_body, f"webpush ({rule.name})")
+            rule.apply(headers)  # after the notification's own headers, which it never overrides
         # The token from memory; none yet when it must come from a credential store (I/O), which
         # ``authorize`` then reads off the event loop.
         authorization = self._signer.cached_authorization(target.endpoint, now=now)

@@ -114,7 +114,8 @@ def parse_response(status_code: int, headers: Mapping[str, str], body: bytes) ->
         phrase = HTTPStatus(status_code).phrase
     except ValueError:
         phrase = "HTTP error"
-    detail = _detail(body)
+    # Microsoft WNS answers with an empty body and says why in a header (pywebpush#162).
+    detail = _detail(body) or _detail((_header(headers, "x-wns-error-description") or "").encode())
     message = f"push service answered {status_code} {phrase}" + (f": {detail}" if detail else "")
     kind: type[ProviderError] = ProviderError
     token_invalid = retryable = False
