@@ -295,7 +295,8 @@ def test_list_and_delete_answers() -> None:
 def test_unreadable_successes_are_provider_errors(
     operation: str, status: int, headers: dict[str, str], body: bytes, message: str
 ) -> None:
-    kwargs: dict[str, Any] = {"create": {"storage": 0}, "read": {"channel": CHANNEL_ID}, "list": {}}[operation]
+    every: dict[str, dict[str, Any]] = {"create": {"storage": 0}, "read": {"channel": CHANNEL_ID}, "list": {}}
+    kwargs = every[operation]
     answer = decode_channel_answer(request(operation, **kwargs), status, headers, body)
     assert not answer.outcome.ok
     assert type(answer.outcome.error) is ProviderError

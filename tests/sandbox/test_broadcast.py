@@ -106,7 +106,7 @@ def test_channel_lifecycle_create_read_list_delete(sandbox: Sandbox) -> None:
         listed = channels.list_all()
         assert {ApnsChannel(kept.channel_id), ApnsChannel(dropped.channel_id)} <= set(listed)
 
-        assert channels.delete(dropped.target) is None
+        channels.delete(dropped.target)
         assert ApnsChannel(dropped.channel_id) not in channels.list_all()
         with pytest.raises(InvalidTokenError, match="ChannelNotRegistered") as caught:
             channels.read(dropped.channel_id)
