@@ -4,13 +4,17 @@ pure channel-management requests and decoders. No network; the round trips are i
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from unipush import ConfigurationError, InvalidTokenError, ProviderError, target_from_dict
+from unipush import ConfigurationError, InvalidTokenError, ProviderError, PushClient, target_from_dict
 from unipush._errors import PayloadTooLargeError, ValidationError
 from unipush._model import Notification
 from unipush.apns import APNs, ApnsChannel, ApnsChannelInfo, ApnsDevice, ApnsOptions, ApnsReason, ApnsStoragePolicy
@@ -23,6 +27,8 @@ REQUEST_ID = "123e4567-e89b-12d3-a456-426614174000"
 CHANNEL_ID = "dHN0LXNyY2gtY2hubA=="
 BUNDLE = "com.example.app"
 MANAGE = "https://api-manage-broadcast.sandbox.push.apple.com:2195"
+
+CertFactory = Callable[..., x509.Certificate]
 
 UPDATE = ApnsOptions(event="update", content_state={"score": "1-0"})
 
@@ -326,3 +332,19 @@ def test_a_dead_channel_on_broadcast_is_an_invalid_target() -> None:
     assert outcome.token_invalid
     assert outcome.message_id == REQUEST_ID  # broadcasts are identified by apns-request-id
     assert parse_response(200, {"apns-request-id": REQUEST_ID}, b"").message_id == REQUEST_ID
+
+
+def test_certificate_auth_presents_the_certificate_to_the_channel_management_host(
+    rsa_key: rsa.RSAPrivateKey, make_cert: CertFactory
+) -> None:
+    key_pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    cert = make_cert(rsa_key).public_bytes(serialization.Encoding.PEM) + key_pem
+    client = PushClient(apns=APNs(cert=cert, topic=BUNDLE, environment="sandbox"))
+    # Apple: the certificate is presented in the TLS handshake, to each APNs host the client talks to.
+    assert set(client._client_cert_contexts()) == {
+        ("api.sandbox.push.apple.com", 443),
+        ("api-manage-broadcast.sandbox.push.apple.com", 2195),
+    }
+    client.close()
