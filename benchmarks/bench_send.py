@@ -247,6 +247,7 @@ def provider_config(provider: str, info: dict[str, Any]) -> Any:
         vapid_private_key=info["webpush_vapid_private_key_path"],
         subject=info["webpush_subject"],
         base_url=info["webpush_url"],
+        allow_local_endpoints=True,  # the sandbox's subscriptions are on 127.0.0.1
     )
 
 

@@ -44,6 +44,7 @@ def flags(info: Mapping[str, Any]) -> list[str]:
         "--vapid-key", info["webpush_vapid_private_key_path"],
         "--vapid-subject", info["webpush_subject"],
         "--webpush-url", info["webpush_url"],
+        "--webpush-allow-local-endpoints",  # the sandbox's subscriptions are on 127.0.0.1
         "--ca", info["ca_path"],
     ]  # fmt: skip
 
@@ -62,6 +63,7 @@ def env(info: Mapping[str, Any]) -> dict[str, str]:
         "UNIPUSH_VAPID_KEY": info["webpush_vapid_private_key_path"],
         "UNIPUSH_VAPID_SUBJECT": info["webpush_subject"],
         "UNIPUSH_WEBPUSH_URL": info["webpush_url"],
+        "UNIPUSH_WEBPUSH_ALLOW_LOCAL_ENDPOINTS": "1",
         "UNIPUSH_CA": info["ca_path"],
     }
 
@@ -92,6 +94,7 @@ base_url = "{info["fcm_url"]}"
 vapid_private_key = "{values["webpush_vapid_private_key_path"]}"
 subject = "{info["webpush_subject"]}"
 base_url = "{info["webpush_url"]}"
+allow_local_endpoints = true
 
 [client]
 ca = "{values["ca_path"]}"

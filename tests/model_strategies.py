@@ -23,7 +23,7 @@ from unipush import Action, ApnsOptions, FcmOptions, Notification, WebPushOption
 from unipush._options.apns import ApnsPushType
 from unipush._options.webpush import OWNED_HEADERS
 from unipush._targets import Target
-from unipush._validate import MAX_TTL_SECONDS
+from unipush._validate import LATEST_UNIX_SECONDS, MAX_TTL_SECONDS
 from unipush.apns import ApnsDevice
 from unipush.fcm import FcmCondition, FcmDevice, FcmTopic
 from unipush.webpush import WebPushSubscription
@@ -33,6 +33,11 @@ Draw = Callable[[st.SearchStrategy[Any]], Any]
 
 text = st.text(min_size=1, max_size=12)
 maybe_text = st.none() | text
+# A collapse key or header value is an HTTP field value: no control characters, no surrounding space or tab
+# (RFC 9110 §5.5, RFC 9113 §8.2.1), which the model checks at construction.
+header_text = st.text(alphabet=st.characters(exclude_categories=["Cc", "Cs"]), min_size=1, max_size=12).filter(
+    lambda value: value == value.strip(" \t")
+)
 word = st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=8)
 url = st.builds("https://{}.example/{}".format, word, word)
 maybe_url = st.none() | url
@@ -64,7 +69,7 @@ FIELDS: dict[type, dict[str, st.SearchStrategy[Any]]] = {
         "thread_id": maybe_text,
         "badge": st.none() | st.integers(0, 2**31 - 1),
         "sound": maybe_text,
-        "collapse_key": maybe_text,
+        "collapse_key": st.none() | header_text,
         "ttl": st.none()
         | st.integers(0, MAX_TTL_SECONDS)
         | st.integers(0, MAX_TTL_SECONDS).map(lambda seconds: timedelta(seconds=seconds)),
@@ -94,9 +99,9 @@ FIELDS: dict[type, dict[str, st.SearchStrategy[Any]]] = {
         "mutable_content": st.booleans(),
         "event": st.sampled_from([None, "start", "update", "end"]),
         "content_state": st.none() | json_object,
-        "timestamp": st.none() | st.integers(0, 2**40) | aware,
-        "stale_date": st.none() | st.integers(0, 2**40) | aware,
-        "dismissal_date": st.none() | st.integers(0, 2**40) | aware,
+        "timestamp": st.none() | st.integers(0, LATEST_UNIX_SECONDS) | aware,
+        "stale_date": st.none() | st.integers(0, LATEST_UNIX_SECONDS) | aware,
+        "dismissal_date": st.none() | st.integers(0, LATEST_UNIX_SECONDS) | aware,
         "attributes_type": maybe_text,
         "attributes": st.none() | json_object,
         "input_push_token": st.booleans(),
@@ -159,7 +164,7 @@ FIELDS: dict[type, dict[str, st.SearchStrategy[Any]]] = {
         "raw_payload": st.binary(max_size=24),
         "extra_headers": st.dictionaries(
             st.from_regex(r"x-[a-z0-9-]{1,10}", fullmatch=True).filter(lambda name: name not in OWNED_HEADERS),
-            st.text(alphabet=string.printable.replace("\r", "").replace("\n", ""), max_size=10),
+            st.just("") | header_text,
             max_size=2,
         ),
     },

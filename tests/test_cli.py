@@ -76,6 +76,7 @@ def test_sandbox_command_prints_its_config_and_deliveries() -> None:
             vapid_private_key=Path(info["webpush_vapid_private_key_path"]),
             subject="mailto:ops@example.com",
             base_url=None,
+            allow_local_endpoints=True,  # the sandbox's subscriptions are on 127.0.0.1
         )
         with PushClient(webpush=webpush, verify=info["ca_path"]) as client:
             assert client.send(Notification(title="web", deep_link="https://example.com/"), subscription).ok

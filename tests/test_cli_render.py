@@ -181,10 +181,10 @@ def test_render_error_for_a_notification_a_provider_refuses(
     sandbox: Sandbox, info: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     sub = sandbox.subscribe()
-    code, out, err = run(capsys, "render", "--title", "Hi", "--webpush", json.dumps(sub.to_dict()), *flags(info))
+    code, out, err = run(capsys, "render", "--body", "Hi", "--webpush", json.dumps(sub.to_dict()), *flags(info))
     assert code == 2
     assert out == ""
-    assert_one_line_error(err, "target (webpush):", "navigate")
+    assert_one_line_error(err, "target (webpush):", "--title: is required")
 
 
 def test_a_token_starting_with_a_dash_uses_the_equals_form(

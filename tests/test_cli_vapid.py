@@ -89,7 +89,7 @@ def test_a_generated_key_sends_web_push(
         code, out, err = run(
             capsys, "send", "--title", "mine", "--link", "https://example.com/", "--webpush", json.dumps(sub.to_dict()),
             "--vapid-key", "mine.pem", "--vapid-subject", "mailto:ops@example.com",
-            "--webpush-url", info["webpush_url"], "--ca", info["ca_path"],
+            "--webpush-url", info["webpush_url"], "--webpush-allow-local-endpoints", "--ca", info["ca_path"],
         )  # fmt: skip
         assert code == 0, out + err
         [delivery] = sandbox.inbox.for_target(sub.endpoint)

@@ -20,6 +20,7 @@ EXPECTED = {
     "fastapi_app.py": "POST /orders/1234/ship: 3 delivered, 1 failed",
     "django_prune.py": "after: 4 devices",
     "live_activity_broadcast.py": "pushes per fan: [4, 4, 4] (1 start + 3 broadcasts each)",
+    "fcm_topics.py": "the topic message reached 3 devices",
 }
 NEEDS = {"fastapi_app.py": ["fastapi"]}
 

@@ -176,6 +176,8 @@ def _notifications(origin: str) -> dict[str, Notification]:
             webpush=WebPushOptions(payload_format="json", silent=True),
         ),
         "data_only": Notification(data={"sync": "inbox"}, webpush=WebPushOptions(payload_format="json")),
+        # No URL anywhere (no deep_link, no default_navigate): sent without the declarative marker.
+        "no_url": Notification(title="Hi", body="Nothing to open", collapse_key="plain"),
     }
 
 
@@ -192,12 +194,14 @@ def run(site: _Site) -> dict[str, Any]:
         "pushes": [
             {"data": delivered["declarative"][0], "tag": "order-1234"},
             {"data": delivered["json"][0], "tag": "inbox"},
+            {"data": delivered["no_url"][0], "tag": "plain"},
         ],
         "clicks": [
             {"tag": "order-1234", "action": ""},
             {"tag": "order-1234", "action": "track"},
             {"tag": "order-1234", "action": "later"},
             {"tag": "inbox", "action": ""},
+            {"tag": "plain", "action": ""},
         ],
         "synthetic": [
             {"name": "native", "data": delivered["declarative"][0], "native": True},
@@ -271,6 +275,13 @@ def test_json_format_is_shown_too(run: dict[str, Any], site: _Site) -> None:
     assert shown["data"] == {"unipush": {"navigate": f"{site.origin}/", "actions": {}}}
 
 
+def test_a_notification_without_a_url_is_shown_in_the_service_worker_form(run: dict[str, Any]) -> None:
+    assert run["payloads"]["no_url"] == {"notification": {"title": "Hi", "body": "Nothing to open", "tag": "plain"}}
+    shown = _by_tag(run, "plain")
+    assert (shown["title"], shown["body"]) == ("Hi", "Nothing to open")
+    assert shown["data"] == {"unipush": {"navigate": None, "actions": {}}}
+
+
 def test_app_badge_is_set(run: dict[str, Any]) -> None:
     assert run["badgeCalls"] == [["setAppBadge", 3], ["setAppBadge", 0]]
 
@@ -288,6 +299,8 @@ def test_clicks_open_the_notification_or_action_url(run: dict[str, Any], site: _
         ("order-1234", "later", [["openWindow", f"{origin}/orders/1234"]]),
         # The page at that URL is open already: it is focused, not opened a second time.
         ("inbox", "", [["focus", f"{origin}/"]]),
+        # No URL: the click closes the notification and opens nothing.
+        ("plain", "", []),
     ]
     assert run["remaining"] == [], "a clicked notification must be closed"
 

@@ -30,7 +30,16 @@ from unipush._sync import PushClient
 from unipush._targets import Target
 from unipush._validate import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
 from unipush.apns import APNs, ApnsChannel, ApnsDevice, ApnsOptions, ApnsReason
-from unipush.fcm import FCM, FcmCondition, FcmDevice, FcmErrorCode, FcmOptions, FcmTopic
+from unipush.fcm import (
+    FCM,
+    FcmCondition,
+    FcmDevice,
+    FcmErrorCode,
+    FcmOptions,
+    FcmTopic,
+    TopicErrorCode,
+    TopicManagementResult,
+)
 from unipush.webpush import WebPush, WebPushOptions, WebPushStatus, WebPushSubscription
 
 __version__ = "0.1.0"
@@ -72,6 +81,8 @@ __all__ = [
     "SupportsAuthorize",
     "Target",
     "TimeoutError",
+    "TopicErrorCode",
+    "TopicManagementResult",
     "TransportError",
     "UnipushError",
     "ValidationError",

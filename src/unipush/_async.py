@@ -11,6 +11,8 @@ from unipush._results import BatchResult, SendResult
 from unipush._sending import Sender, call_callback
 from unipush._targets import Target
 from unipush.apns._channels import AsyncApnsChannels, apns_provider
+from unipush.fcm._target import FcmDevice, FcmTopic
+from unipush.fcm._topics import TopicManagementResult, TopicOperation
 
 __all__ = ["AsyncPushClient"]
 
@@ -64,6 +66,24 @@ class AsyncPushClient(BaseClient):
     def apns_channels(self) -> AsyncApnsChannels:
         """Create, read, list and delete APNs broadcast channels (iOS 18); needs ``apns=``."""
         return AsyncApnsChannels(apns_provider(self.providers), self._get_sender)
+
+    async def subscribe_to_topic(
+        self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice] | str | FcmDevice
+    ) -> TopicManagementResult:
+        """Subscribe FCM registration tokens to ``topic``; see ``PushClient.subscribe_to_topic``."""
+        return await self._manage_topic("subscribe", topic, tokens)
+
+    async def unsubscribe_from_topic(
+        self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice] | str | FcmDevice
+    ) -> TopicManagementResult:
+        """Unsubscribe FCM registration tokens from ``topic``; see ``PushClient.subscribe_to_topic``."""
+        return await self._manage_topic("unsubscribe", topic, tokens)
+
+    async def _manage_topic(self, operation: TopicOperation, topic: object, tokens: object) -> TopicManagementResult:
+        result = await self._get_sender().manage_topic(operation, topic, tokens, concurrency=self._concurrency)
+        for item in result:
+            await call_callback(self._on_invalid_token, item)
+        return result
 
     async def aclose(self) -> None:
         """Close connections. Safe to call twice."""

@@ -50,7 +50,7 @@ DEFAULT_CONFIG = "unipush.toml"
 CONFIG_ENV = "UNIPUSH_CONFIG"
 SECTIONS = ("apns", "fcm", "webpush", "client")
 
-Kind = Literal["str", "path", "int", "float"]
+Kind = Literal["str", "path", "int", "float", "bool"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +144,13 @@ SETTINGS: tuple[Setting, ...] = (
         "str",
         "the URL a click opens when the notification has no --link",
     ),
+    Setting(
+        "webpush",
+        "allow_local_endpoints",
+        "--webpush-allow-local-endpoints",
+        "bool",
+        "send to subscriptions on this machine (localhost, 127.x.y.z, [::1]), for local testing; --sandbox sets it",
+    ),
     Setting("client", "ca", "--ca", "path", "CA bundle (PEM) to verify the services' TLS certificates with"),
     Setting("client", "timeout", "--timeout", "float", "seconds per request (default 30)"),
     Setting("client", "concurrency", "--concurrency", "int", "most requests in flight at once (default 100)"),
@@ -163,7 +170,7 @@ _CREDENTIALS: Mapping[str, tuple[str, ...]] = {
 _SANDBOX_KEYS: Mapping[str, tuple[str, ...]] = {
     "apns": ("key", "key_id", "team_id", "topic", "environment", "base_url", "cert", "cert_key", "cert_password"),
     "fcm": ("service_account", "project_id", "base_url", "token_uri"),
-    "webpush": ("vapid_private_key", "subject", "base_url"),
+    "webpush": ("vapid_private_key", "subject", "base_url", "allow_local_endpoints"),
     "client": ("ca",),
 }
 
@@ -189,7 +196,10 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         if setting.flag is None:
             continue
         options: dict[str, Any] = {"dest": setting.dest, "default": None, "help": setting.help}
-        if setting.kind == "int":
+        if setting.kind == "bool":
+            options["action"] = "store_const"
+            options["const"] = True
+        elif setting.kind == "int":
             options["type"] = int
             options["metavar"] = "N"
         elif setting.kind == "float":
@@ -296,6 +306,10 @@ def _load_file(settings: Settings, path: Path) -> None:
 
 
 def _from_file(setting: Setting, value: object, base: Path, where: str) -> Any:
+    if setting.kind == "bool":
+        if not isinstance(value, bool):
+            fail(f"{where} must be true or false, got {value!r}")
+        return value
     if setting.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             fail(f"{where} must be an integer, got {value!r}")
@@ -331,6 +345,11 @@ def _relative_to(value: str, base: Path) -> str:
 
 
 def _from_env(setting: Setting, text: str) -> Any:
+    if setting.kind == "bool":
+        flag = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(text.lower())
+        if flag is None:
+            fail(f"{setting.env} must be 1/true/yes or 0/false/no, got {text!r}")
+        return flag
     if setting.kind == "int":
         try:
             return int(text)
@@ -367,6 +386,7 @@ def use_sandbox(settings: Settings, info: Mapping[str, Any]) -> None:
         ("webpush", "vapid_private_key"): info["webpush_vapid_private_key_path"],
         ("webpush", "subject"): info["webpush_subject"],
         ("webpush", "base_url"): info["webpush_url"],
+        ("webpush", "allow_local_endpoints"): True,  # its subscriptions are on 127.0.0.1
         ("client", "ca"): info["ca_path"],
     }
     for (section, key), value in given.items():
@@ -428,7 +448,7 @@ def build_providers(settings: Settings) -> list[Provider]:
         providers.append(FCM(**_kwargs(settings, "fcm", ("service_account", "project_id", "base_url", "token_uri"))))
     if "webpush" in configured:
         _require(settings, "webpush", "subject", "for Web Push (VAPID)")
-        keys = ("vapid_private_key", "subject", "base_url", "default_navigate")
+        keys = ("vapid_private_key", "subject", "base_url", "default_navigate", "allow_local_endpoints")
         providers.append(WebPush(**_kwargs(settings, "webpush", keys)))
     return providers
 

@@ -8,7 +8,7 @@ from unipush._cli_common import fail, parse_duration
 from unipush._errors import ValidationError
 from unipush._model import Action, Notification
 
-__all__ = ["add_notification_arguments", "notification_from_args"]
+__all__ = ["add_notification_arguments", "cli_error_text", "notification_from_args"]
 
 # Notification field -> the flag that sets it, so an error names what the user typed.
 _FLAG_FOR_FIELD = {
@@ -16,7 +16,37 @@ _FLAG_FOR_FIELD = {
     "content_available": "--silent",
     "collapse_key": "--collapse-key",
     "thread_id": "--thread-id",
+    "endpoint": "--webpush",
 }
+
+# What a library message tells a Python caller to do, as the command line does it: a CLI user can
+# neither set Notification fields nor pass WebPush(...) arguments, only flags.
+_CLI_SPELLINGS = (
+    (" (or use WebPushOptions(payload_format='json'))", ""),
+    (", or use WebPushOptions(payload_format='json') and have your service worker show one", " (--title)"),
+    ("Notification.deep_link", "--link"),
+    ("WebPush(default_navigate='https://your.site/')", "--webpush-default-navigate URL"),
+    ("WebPush(allow_local_endpoints=True)", "--webpush-allow-local-endpoints"),
+)
+
+
+def cli_error_text(error: BaseException) -> str:
+    """``str(error)`` in command-line terms: the field as the flag that sets it, hints as flags.
+
+    ``ValidationError("deep_link", "... set Notification.deep_link")`` becomes ``--link: ... set
+    --link``; fields without a flag of their own keep their name.
+    """
+    if isinstance(error, ValidationError):
+        field = error.field.split(".", 1)[0].split("[", 1)[0]
+        flag = _FLAG_FOR_FIELD.get(field)
+        if flag is None and f"--{field.replace('_', '-')}" in _NOTIFICATION_FLAGS:
+            flag = f"--{field.replace('_', '-')}"
+        text = f"{flag if flag is not None and field == error.field else error.field}: {error.message}"
+    else:
+        text = str(error)
+    for python, cli in _CLI_SPELLINGS:
+        text = text.replace(python, cli)
+    return text
 
 
 def add_notification_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +121,12 @@ def _actions(entries: list[str]) -> list[Action]:
         except ValidationError as exc:
             fail(f"--action {entry!r}: {exc}")
     return actions
+
+
+_NOTIFICATION_FLAGS = frozenset(
+    {"--title", "--subtitle", "--body", "--image", "--icon", "--badge", "--sound", "--ttl", "--priority"}
+    | {"--category", "--data", "--action"}
+)
 
 
 def notification_from_args(args: argparse.Namespace) -> Notification:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TextIO
 
+from unipush._cli_notification import cli_error_text
 from unipush._errors import ValidationError
 from unipush._results import SendResult
 
@@ -120,7 +121,7 @@ def failure_label(result: SendResult) -> str:
         return reason_text(result.reason)
     error = result.error
     if isinstance(error, ValidationError):
-        return f"ValidationError ({error})"
+        return f"ValidationError ({cli_error_text(error)})"
     if error is not None:
         return type(error).__name__
     return f"HTTP {result.status_code}"

@@ -29,7 +29,7 @@ from unipush._cli_config import (
     open_sandbox,
     use_sandbox,
 )
-from unipush._cli_notification import add_notification_arguments, notification_from_args
+from unipush._cli_notification import add_notification_arguments, cli_error_text, notification_from_args
 from unipush._cli_targets import BadRow, add_target_arguments, select_targets
 from unipush._errors import UnipushError
 from unipush._results import PreparedRequest, redact_headers
@@ -150,7 +150,7 @@ def run_render(
                     prepared = asyncio.run(authorize(provider, prepared, refresh=False, ssl_context=ssl_context))
             except UnipushError as exc:
                 problems += 1
-                stderr.write(f"unipush: error: {where} ({row.target.provider}): {exc}\n")
+                stderr.write(f"unipush: error: {where} ({row.target.provider}): {cli_error_text(exc)}\n")
                 continue
             if args.curl:
                 if not args.reveal and prepared.credential_pending:

@@ -25,7 +25,7 @@ from unipush._cli_config import (
     open_sandbox,
     use_sandbox,
 )
-from unipush._cli_notification import add_notification_arguments, notification_from_args
+from unipush._cli_notification import add_notification_arguments, cli_error_text, notification_from_args
 from unipush._cli_progress import Progress, Tally, failure_label, format_elapsed, reason_text
 from unipush._cli_render import request_json
 from unipush._cli_targets import BadRow, InvalidTokenWriter, Row, TargetFile, add_target_arguments, select_targets
@@ -227,8 +227,8 @@ class _SendRun:
                 prepared = client.render(self.notification, row.target)
             except UnipushError as exc:
                 self.tally.failed += 1
-                self.tally.note(f"{type(exc).__name__} ({exc})")
-                self._warn(f"{self._where(row)}: {exc}")
+                self.tally.note(f"{type(exc).__name__} ({cli_error_text(exc)})")
+                self._warn(f"{self._where(row)}: {cli_error_text(exc)}")
             else:
                 self.tally.sent += 1
                 self.stdout.write(json.dumps(request_json(prepared, reveal=False), ensure_ascii=False) + "\n")
@@ -356,5 +356,5 @@ def _result_json(result: SendResult) -> dict[str, Any]:
         "token_invalid": result.token_invalid,
         "invalidated_at": result.invalidated_at.isoformat() if result.invalidated_at is not None else None,
         "attempts": result.attempts,
-        "error": None if result.error is None else str(result.error),
+        "error": None if result.error is None else cli_error_text(result.error),
     }

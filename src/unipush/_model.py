@@ -46,7 +46,7 @@ class Action:
     def __post_init__(self) -> None:
         v.required_str("action.id", self.id)
         v.required_str("action.title", self.title)
-        v.optional_url("action.icon", self.icon)
+        v.optional_media_url("action.icon", self.icon)
         v.optional_url("action.deep_link", self.deep_link, schemes=None)
 
 
@@ -88,10 +88,13 @@ class Notification:
         set_ = object.__setattr__
         # Empty strings are refused rather than sent: APNs counts "" as no alert while FCM and browsers
         # would show an empty line, so the same notification would behave differently per platform.
-        for name in ("title", "subtitle", "body", "sound", "category", "thread_id", "collapse_key"):
+        for name in ("title", "subtitle", "body", "sound", "category", "thread_id"):
             v.optional_str(name, getattr(self, name))
-        v.optional_url("image", self.image)
-        v.optional_url("icon", self.icon)
+        # The collapse key is sent as a header (apns-collapse-id, and by FCM to APNs), so CR, LF, NUL
+        # or surrounding spaces could split or alter the request (RFC 9110 §5.5, RFC 9113 §8.2.1).
+        v.optional_header("collapse_key", self.collapse_key)
+        v.optional_media_url("image", self.image)
+        v.optional_media_url("icon", self.icon)
         v.optional_url("deep_link", self.deep_link, schemes=None)
         v.optional_int("badge", self.badge, minimum=0, maximum=2**31 - 1)
         set_(self, "ttl", v.ttl_seconds("ttl", self.ttl))

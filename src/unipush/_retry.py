@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
-from unipush._errors import TransportError
+from unipush import _validate as v
+from unipush._errors import TransportError, ValidationError
 from unipush._results import Outcome
 
 __all__ = ["RetryBudget", "RetryDecision", "RetryPolicy", "header", "parse_retry_after", "retry_after_from_headers"]
@@ -88,10 +89,14 @@ class RetryBudget:
     def __init__(
         self, *, ratio: float = 0.2, min_per_second: float = 10.0, clock: Callable[[], float] = time.monotonic
     ):
-        if not 0 <= ratio <= 1:
-            raise ValueError("ratio must be between 0 and 1")
-        self.ratio = ratio
-        self.min_per_second = min_per_second
+        checked_ratio = v.optional_number("ratio", ratio, minimum=0, maximum=1)
+        floor = v.optional_number("min_per_second", min_per_second, minimum=0)
+        if checked_ratio is None or floor is None:
+            raise ValidationError("ratio" if checked_ratio is None else "min_per_second", "is required")
+        if not callable(clock):
+            raise ValidationError("clock", f"must be a callable returning seconds, got {type(clock).__name__}")
+        self.ratio = checked_ratio
+        self.min_per_second = floor
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens = max(min_per_second, 1.0)
@@ -148,10 +153,24 @@ class RetryPolicy:
     rng: Callable[[], float] = field(default=random.random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-        if not 0 <= self.jitter <= 1:
-            raise ValueError("jitter must be between 0 and 1")
+        # ValidationError is also a ValueError, which these checks raised before.
+        if v.optional_int("max_attempts", self.max_attempts, minimum=1) is None:
+            raise ValidationError("max_attempts", "is required")
+        for name in ("initial_backoff", "multiplier", "max_backoff", "max_retry_after"):
+            if v.optional_number(name, getattr(self, name), minimum=0) is None:
+                raise ValidationError(name, "is required")
+        if v.optional_number("jitter", self.jitter, minimum=0, maximum=1) is None:
+            raise ValidationError("jitter", "is required")
+        if not isinstance(self.retry_transport_errors, bool):
+            raise ValidationError(
+                "retry_transport_errors", f"must be a bool, got {type(self.retry_transport_errors).__name__}"
+            )
+        if self.budget is not None and not isinstance(self.budget, RetryBudget):
+            raise ValidationError("budget", f"must be a RetryBudget or None, got {type(self.budget).__name__}")
+        if not callable(self.rng):
+            raise ValidationError(
+                "rng", f"must be a callable returning a float in [0, 1), got {type(self.rng).__name__}"
+            )
 
     @classmethod
     def never(cls) -> RetryPolicy:
@@ -160,7 +179,11 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """The jittered delay after failed attempt number ``attempt`` (1-based)."""
-        base = min(self.max_backoff, self.initial_backoff * self.multiplier ** max(0, attempt - 1))
+        try:
+            grown = self.initial_backoff * self.multiplier ** max(0, attempt - 1)
+        except OverflowError:  # a large multiplier after many attempts: past any cap
+            grown = math.inf
+        base = min(self.max_backoff, grown)
         return base * (1.0 - self.jitter * self.rng())
 
     def decide(

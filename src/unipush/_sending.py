@@ -28,6 +28,7 @@ from unipush._transport import Transport, TransportResponse
 
 if TYPE_CHECKING:
     from unipush._client import ClientCore
+    from unipush.fcm._topics import TopicManagementResult, TopicOperation
 
 __all__ = ["Sender", "logger"]
 
@@ -244,6 +245,24 @@ class Sender:
         and drive their own retries; raises ``TransportError``.
         """
         return await self._transport.request(method, url, headers, body, timeout=self._timeout)
+
+    async def manage_topic(
+        self, operation: TopicOperation, topic: object, tokens: object, *, concurrency: int
+    ) -> TopicManagementResult:
+        """FCM topic (un)subscription through this sender's transport, credential and retry policy."""
+        from unipush._topic_sending import manage_topic
+
+        return await manage_topic(
+            self._core,
+            self._transport,
+            operation,
+            topic,
+            tokens,
+            ssl_context=self._ssl_context,
+            timeout=self._timeout,
+            retry=self._retry,
+            concurrency=concurrency,
+        )
 
     async def aclose(self) -> None:
         """Close the transport."""

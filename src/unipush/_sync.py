@@ -24,6 +24,8 @@ from unipush._sending import Sender
 from unipush._targets import Target
 from unipush.apns._broadcast import ChannelAnswer
 from unipush.apns._channels import ApnsChannels, SenderWork, apns_provider
+from unipush.fcm._target import FcmDevice, FcmTopic
+from unipush.fcm._topics import TopicManagementResult, TopicOperation, registration_tokens, topic_name
 
 __all__ = ["PushClient"]
 
@@ -123,6 +125,33 @@ class PushClient(BaseClient):
     def _run_channel_call(self, work: SenderWork) -> ChannelAnswer:
         loop, sender = self._get()
         return loop.run(work(sender))
+
+    def subscribe_to_topic(
+        self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice] | str | FcmDevice
+    ) -> TopicManagementResult:
+        """Subscribe FCM registration tokens to ``topic``; one result per token, in input order.
+
+        Up to 1,000 tokens go in one Instance ID call, more in several. A dead token is reported like a
+        dead token on a send (``token_invalid``, ``on_invalid_token``). Raises only ``ValidationError``
+        (a bad topic name or token) and ``ConfigurationError`` (no ``fcm=``).
+        """
+        return self._manage_topic("subscribe", topic, tokens)
+
+    def unsubscribe_from_topic(
+        self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice] | str | FcmDevice
+    ) -> TopicManagementResult:
+        """Unsubscribe FCM registration tokens from ``topic``; like ``subscribe_to_topic``."""
+        return self._manage_topic("unsubscribe", topic, tokens)
+
+    def _manage_topic(self, operation: TopicOperation, topic: object, tokens: object) -> TopicManagementResult:
+        # Checked here, so that ``tokens`` (a generator over a database, say) is read in the caller's thread
+        # and bad input raises before the loop thread starts.
+        topic, tokens = topic_name(topic), registration_tokens(tokens)
+        loop, sender = self._get()
+        result = loop.run(sender.manage_topic(operation, topic, tokens, concurrency=self._concurrency))
+        for item in result:
+            self._callback(item)
+        return result
 
     def close(self) -> None:
         """Close connections and stop the loop thread. Safe to call twice."""

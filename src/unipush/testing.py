@@ -7,6 +7,8 @@ that has unipush installed, with no import:
   Push services over real TLS, an ``inbox`` of what they accepted, and ``faults`` to script failures.
   Its inbox and faults are cleared before each test that uses ``push_client``.
 * ``push_client``: a ``PushClient`` configured for the sandbox (all three providers), closed after the test.
+  Its Web Push config has ``allow_local_endpoints=True`` (the sandbox's subscriptions are on 127.0.0.1,
+  which a production config refuses) and a ``default_navigate`` (``Sandbox.client()``).
 * ``async_push_client``: an ``AsyncPushClient`` configured for the sandbox. It opens its connections on
   the event loop of the test that first uses it; use it as ``async with async_push_client as client:``
   inside your async test so they are closed on that loop.

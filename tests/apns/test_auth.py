@@ -10,6 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from unipush import ConfigurationError
 from unipush.apns import ProviderTokenSigner
 from unipush.apns._auth import MIN_REMINT_INTERVAL, REFRESH_AFTER
 
@@ -131,8 +132,13 @@ def test_naive_now_is_refused(p256_key: ec.EllipticCurvePrivateKey) -> None:
 
 
 def test_only_p256_keys(p256_key: ec.EllipticCurvePrivateKey) -> None:
-    with pytest.raises(TypeError):
+    # A ConfigurationError like every other bad credential (issue 8: only unipush's errors escape).
+    with pytest.raises(ConfigurationError, match="P-256"):
         signer_for(ec.generate_private_key(ec.SECP384R1()))
+    with pytest.raises(ConfigurationError, match="key_id"):
+        ProviderTokenSigner(p256_key, key_id="short", team_id="TEAM123456")
+    with pytest.raises(ConfigurationError, match="team_id"):
+        ProviderTokenSigner(p256_key, key_id="ABC123DEFG", team_id=None)  # type: ignore[arg-type]
 
 
 def test_repr_has_ids_only(p256_key: ec.EllipticCurvePrivateKey) -> None:

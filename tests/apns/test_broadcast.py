@@ -210,7 +210,7 @@ def test_manage_base_url_defaults_per_environment(p8_path: Path, environment: An
 def test_manage_base_url_override_and_refusal(p8_path: Path) -> None:
     options: dict[str, Any] = {"key": p8_path, "key_id": "ABC123DEFG", "team_id": "TEAM123456", "topic": BUNDLE}
     assert APNs(**options, manage_base_url="https://127.0.0.1:9000/").manage_base_url == "https://127.0.0.1:9000"
-    with pytest.raises(ConfigurationError, match="APNs manage_base_url must be an http"):
+    with pytest.raises(ConfigurationError, match="APNs manage_base_url must use https or http"):
         APNs(**options, manage_base_url="ftp://x")
 
 

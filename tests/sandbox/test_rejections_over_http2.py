@@ -120,7 +120,11 @@ def test_webpush_missing_ttl_is_400(sandbox: Sandbox, http: httpx.Client) -> Non
 
 
 def test_webpush_wrong_vapid_key_is_refused(sandbox: Sandbox, http: httpx.Client) -> None:
-    other_key = WebPush(vapid_private_key=ec.generate_private_key(ec.SECP256R1()), subject="mailto:ops@example.com")
+    other_key = WebPush(
+        vapid_private_key=ec.generate_private_key(ec.SECP256R1()),
+        subject="mailto:ops@example.com",
+        allow_local_endpoints=True,  # the sandbox's subscriptions are on 127.0.0.1
+    )
     prepared = other_key.prepare(N, sandbox.subscribe(), now=NOW)  # subscribed with the sandbox's key
     response = post(http, prepared)
     assert response.status_code in (401, 403)

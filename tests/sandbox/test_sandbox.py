@@ -254,7 +254,7 @@ def test_webpush_config_and_subscription_are_accepted_and_decrypted(sandbox: San
 
 
 def test_a_subscription_for_another_key_refuses_the_sandbox_key(sandbox: Sandbox, http: httpx.Client) -> None:
-    other = WebPush(vapid_private_key=_new_vapid_pem(), subject="mailto:ops@example.com")
+    other = WebPush(vapid_private_key=_new_vapid_pem(), subject="mailto:ops@example.com", allow_local_endpoints=True)
     subscription = sandbox.subscribe(application_server_key=other.application_server_key)
 
     refused = send(http, sandbox.webpush_config().prepare(NOTIFICATION, subscription, now=now()))

@@ -202,7 +202,9 @@ def test_many_concurrent_streams_on_one_connection(
     assert sorted(r.json()["path"] for r in responses) == sorted(f"/x/{i}" for i in range(200))
     assert server.stats.connections == 1
     assert server.stats.streams == 200
-    assert echo.max_in_flight > 50  # handled concurrently, not one after another
+    # Handled concurrently, not one after another (serial handling would give 1). How many overlap depends on
+    # how fast a loaded machine's client issues them, so the bound is loose.
+    assert echo.max_in_flight > 10
 
 
 def test_large_bodies_respect_flow_control(server: SandboxServer, client: httpx.Client) -> None:

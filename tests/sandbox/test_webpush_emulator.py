@@ -531,7 +531,11 @@ def test_a_padding_delimiter_that_is_not_final_is_refused(harness: Harness, sub:
 
 def test_what_the_webpush_provider_renders_is_accepted_and_delivered_as_sent(harness: Harness) -> None:
     subscription = harness.emulator.subscribe()
-    provider = WebPush(vapid_private_key=harness.emulator.vapid_private_key_path, subject="mailto:dev@unipush.dev")
+    provider = WebPush(
+        vapid_private_key=harness.emulator.vapid_private_key_path,
+        subject="mailto:dev@unipush.dev",
+        allow_local_endpoints=True,
+    )
     notification = Notification(
         title="Order shipped",
         body="#1234 is on its way",

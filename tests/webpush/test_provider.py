@@ -202,8 +202,8 @@ class TestPrepare:
         self, webpush: WebPush, subscription: WebPushSubscription, now: datetime
     ) -> None:
         with pytest.raises(ValidationError) as info:
-            webpush.prepare(Notification(title="no link"), subscription, now=now)
-        assert info.value.field == "deep_link"
+            webpush.prepare(Notification(body="no title"), subscription, now=now)
+        assert info.value.field == "title"
 
     def test_wrong_target_type(self, webpush: WebPush, now: datetime) -> None:
         class Other(Target):

@@ -182,7 +182,7 @@ class ApnsOptions:
             ("subtitle_loc_key", "subtitle_loc_args"),
             ("loc_key", "loc_args"),
         ):
-            args = _str_tuple(f"apns.{args_name}", getattr(self, args_name))
+            args = v.str_tuple(f"apns.{args_name}", getattr(self, args_name))
             set_(self, args_name, args)
             # The *-loc-args are format arguments of the *-loc-key string; alone they mean nothing.
             if args and getattr(self, key_name) is None:
@@ -256,15 +256,6 @@ def _push_type(value: object) -> ApnsPushType | None:
     raise ValidationError("apns.push_type", f"must be one of {allowed}, got {value!r}")
 
 
-def _str_tuple(field: str, value: object) -> tuple[str, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise ValidationError(field, f"must be a sequence of strings, got {type(value).__name__}")
-    for index, item in enumerate(value):
-        if not isinstance(item, str):
-            raise ValidationError(f"{field}[{index}]", f"must be a string, got {type(item).__name__}")
-    return tuple(value)
-
-
 def _critical_sound(value: object) -> bool | float | None:
     if value is None or value is False:
         return None
@@ -275,14 +266,15 @@ def _critical_sound(value: object) -> bool | float | None:
 
 
 def _unix_seconds(field: str, value: object) -> int | None:
-    """Normalise an aware ``datetime`` or int UNIX seconds to int seconds (ActivityKit uses whole seconds)."""
+    """Normalise an aware ``datetime`` or int UNIX seconds to int seconds (ActivityKit uses whole seconds),
+    from 1970 to the end of year 9999."""
     if value is None:
         return None
     if isinstance(value, datetime):
-        if value.utcoffset() is None:
-            raise ValidationError(field, "must be a timezone-aware datetime")
-        return int(value.timestamp())
-    return v.optional_int(field, value, minimum=0)
+        checked = v.aware_datetime(field, value)
+        assert checked is not None
+        return int(checked.timestamp())
+    return v.optional_int(field, value, minimum=0, maximum=v.LATEST_UNIX_SECONDS)
 
 
 def _check_extra_keys(extra: Mapping[str, Any] | None) -> None:

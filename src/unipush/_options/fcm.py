@@ -30,6 +30,10 @@ _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 _ANALYTICS_LABEL = re.compile(r"[a-zA-Z0-9\-_.~%]{1,50}")
 # The keys of ``message`` that pick the recipient; the target object owns them.
 _TARGET_KEYS = frozenset({"token", "topic", "condition", "fid"})
+# RFC 9110 §5.1: a field name is a token.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# google.protobuf.Duration: at most 315,576,000,000 seconds (10,000 years).
+_MAX_DURATION_SECONDS = 315_576_000_000
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -119,15 +123,12 @@ class FcmOptions:
             v.optional_bool(f"fcm.{name}", getattr(self, name))
         if not isinstance(self.validate_only, bool):
             raise ValidationError("fcm.validate_only", f"must be a bool, got {type(self.validate_only).__name__}")
-        if self.event_time is not None:
-            if not isinstance(self.event_time, datetime):
-                raise ValidationError("fcm.event_time", f"must be a datetime, got {type(self.event_time).__name__}")
-            if self.event_time.utcoffset() is None:
-                raise ValidationError("fcm.event_time", "must be timezone-aware (it is sent as an RFC 3339 UTC time)")
+        # Sent as an RFC 3339 UTC time, so it must be aware and convertible to UTC.
+        v.aware_datetime("fcm.event_time", self.event_time)
         if self.vibrate_timings is not None:
             set_(self, "vibrate_timings", _check_timings("fcm.vibrate_timings", self.vibrate_timings))
-        set_(self, "title_loc_args", _str_tuple("fcm.title_loc_args", self.title_loc_args))
-        set_(self, "body_loc_args", _str_tuple("fcm.body_loc_args", self.body_loc_args))
+        set_(self, "title_loc_args", v.str_tuple("fcm.title_loc_args", self.title_loc_args))
+        set_(self, "body_loc_args", v.str_tuple("fcm.body_loc_args", self.body_loc_args))
         _check_pattern(
             "fcm.analytics_label", self.analytics_label, _ANALYTICS_LABEL, "1-50 characters from [a-zA-Z0-9-_.~%]"
         )
@@ -135,6 +136,13 @@ class FcmOptions:
             raw = getattr(self, name)
             if raw is not None:
                 set_(self, name, _frozen_json(f"fcm.{name}", raw))
+        for name, raw in (("apns", self.apns), ("webpush", self.webpush)):
+            if raw is not None:
+                _check_raw_headers(f"fcm.{name}", raw)
+        for name in ("apns", "webpush"):
+            inner = (self.message or {}).get(name)
+            if isinstance(inner, Mapping):
+                _check_raw_headers(f"fcm.message.{name}", inner)
         if self.message is not None:
             clash = sorted(_TARGET_KEYS.intersection(self.message))
             if clash:
@@ -148,25 +156,40 @@ def _check_pattern(field: str, value: object, pattern: re.Pattern[str], rule: st
         raise ValidationError(field, f"must be {rule}, got {value!r}")
 
 
-def _str_tuple(field: str, value: object) -> tuple[str, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise ValidationError(field, f"must be a sequence of strings, got {type(value).__name__}")
-    for index, item in enumerate(value):
-        if not isinstance(item, str):
-            raise ValidationError(f"{field}[{index}]", f"must be a string, got {type(item).__name__}")
-    return tuple(value)
-
-
 def _check_timings(field: str, value: object) -> tuple[float | timedelta, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ValidationError(field, f"must be a sequence of seconds or timedeltas, got {type(value).__name__}")
     for index, item in enumerate(value):
         if isinstance(item, timedelta):
-            if item < timedelta(0):
-                raise ValidationError(f"{field}[{index}]", f"must not be negative, got {item}")
+            if not timedelta(0) <= item <= timedelta(seconds=_MAX_DURATION_SECONDS):
+                raise ValidationError(
+                    f"{field}[{index}]", f"must be between 0 and {_MAX_DURATION_SECONDS} seconds, got {item}"
+                )
         else:
-            v.optional_number(f"{field}[{index}]", item, minimum=0)
+            v.optional_number(f"{field}[{index}]", item, minimum=0, maximum=_MAX_DURATION_SECONDS)
     return tuple(value)
+
+
+def _check_raw_headers(field: str, raw: Mapping[str, Any]) -> None:
+    """Check the ``headers`` of a raw ``apns`` / ``webpush`` block, which FCM sends on as HTTP headers.
+
+    ``ApnsConfig.headers`` and ``WebpushConfig.headers`` are ``map<string, string>`` in the v1 reference;
+    FCM forwards them to APNs or the push service, so they get the same CR/LF/NUL check as unipush's own
+    headers (RFC 9110 §5.5). ``None`` deletes a header unipush set (see the deep-merge rule).
+    """
+    headers = raw.get("headers")
+    if headers is None:
+        return
+    if not isinstance(headers, Mapping):
+        raise ValidationError(f"{field}.headers", f"must be a mapping, got {type(headers).__name__}")
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ValidationError(f"{field}.headers", f"{name!r} is not a valid HTTP header name (RFC 9110 §5.1)")
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValidationError(f"{field}.headers[{name!r}]", f"must be a string, got {type(value).__name__}")
+        v.check_header_value(f"{field}.headers[{name!r}]", value)
 
 
 def _frozen_json(field: str, value: object) -> Mapping[str, Any]:

@@ -134,12 +134,9 @@ class WebPushOptions:
         if lang is not None and not _LANG.fullmatch(lang):
             raise ValidationError("webpush.lang", f"must be a BCP 47 language tag such as 'en-GB', got {lang!r}")
         v.one_of("webpush.dir", self.dir, _DIRS)
-        v.optional_url("webpush.badge", self.badge)
-        if self.timestamp is not None:
-            if not isinstance(self.timestamp, datetime):
-                raise ValidationError("webpush.timestamp", f"must be a datetime, got {type(self.timestamp).__name__}")
-            if self.timestamp.utcoffset() is None:
-                raise ValidationError("webpush.timestamp", "must be timezone-aware (e.g. tzinfo=timezone.utc)")
+        v.optional_media_url("webpush.badge", self.badge)
+        # Sent as epoch milliseconds, an unsigned EpochTimeStamp in the Notifications API.
+        v.aware_datetime("webpush.timestamp", self.timestamp)
         # Notifications API, "create a notification": silent together with a vibration pattern is a
         # TypeError, so the browser would refuse the notification.
         if self.silent and self.vibrate:
@@ -187,7 +184,5 @@ def _check_headers(value: object) -> Mapping[str, str]:
             raise ValidationError(f"webpush.extra_headers[{name!r}]", "is given twice (header names ignore case)")
         if not isinstance(item, str):
             raise ValidationError(f"webpush.extra_headers[{name!r}]", f"must be a string, got {type(item).__name__}")
-        if any(c in item for c in "\r\n\0"):
-            raise ValidationError(f"webpush.extra_headers[{name!r}]", "must not contain CR, LF or NUL")
-        headers[lowered] = item
+        headers[lowered] = v.check_header_value(f"webpush.extra_headers[{name!r}]", item)
     return MappingProxyType(headers)

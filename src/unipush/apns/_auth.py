@@ -28,6 +28,7 @@ from the event loop.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -35,6 +36,9 @@ from datetime import datetime, timedelta, timezone
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from unipush._errors import ConfigurationError
+from unipush._validate import aware_datetime
 
 __all__ = ["MIN_REMINT_INTERVAL", "REFRESH_AFTER", "ProviderTokenSigner"]
 
@@ -44,6 +48,7 @@ REFRESH_AFTER = timedelta(minutes=50)
 MIN_REMINT_INTERVAL = timedelta(minutes=20)
 """Minimum age before a forced re-mint (APNs answers TooManyProviderTokenUpdates to faster changes)."""
 
+_TEN_ALNUM = re.compile(r"[A-Za-z0-9]{10}")
 _REFRESH_AFTER_S = int(REFRESH_AFTER.total_seconds())
 _MIN_REMINT_S = int(MIN_REMINT_INTERVAL.total_seconds())
 
@@ -91,7 +96,12 @@ class ProviderTokenSigner:
 
     def __init__(self, key: ec.EllipticCurvePrivateKey, *, key_id: str, team_id: str) -> None:
         if not _is_p256(key):
-            raise TypeError("key must be a P-256 (SECP256R1) EllipticCurvePrivateKey")
+            raise ConfigurationError("APNs signing key must be a P-256 (SECP256R1) EllipticCurvePrivateKey")
+        ids: tuple[tuple[str, object], ...] = (("key_id", key_id), ("team_id", team_id))
+        for name, value in ids:
+            # Both go into every JWT (kid, iss); APNs issues them as 10 letters or digits.
+            if not isinstance(value, str) or not _TEN_ALNUM.fullmatch(value):
+                raise ConfigurationError(f"APNs {name} must be 10 letters or digits, got {value!r}")
         self._key = key
         self._key_id = key_id
         self._team_id = team_id
@@ -128,8 +138,7 @@ class ProviderTokenSigner:
             force: the cached token was refused with ``ExpiredProviderToken``; replace it unless it is
                 younger than ``MIN_REMINT_INTERVAL``.
         """
-        if now.utcoffset() is None:
-            raise ValueError("now must be a timezone-aware datetime")
+        aware_datetime("now", now)
         now_s = int(now.timestamp())
         slot = self._slot
         with slot.lock:

@@ -36,7 +36,8 @@ from unipush._errors import ConfigurationError, ValidationError
 from unipush._model import Notification
 from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
-from unipush.apns._auth import ProviderTokenSigner
+from unipush._validate import read_error_reason, service_url
+from unipush.apns._auth import _TEN_ALNUM, ProviderTokenSigner
 from unipush.apns._broadcast import MANAGE_BASE_URLS, broadcast_path, render_broadcast
 from unipush.apns._decode import parse_response
 from unipush.apns._encode import render
@@ -57,7 +58,7 @@ BASE_URLS: Mapping[str, str] = {
     "sandbox": "https://api.sandbox.push.apple.com",
 }
 
-_TEN_ALNUM = re.compile(r"[A-Za-z0-9]{10}\Z")
+_BUNDLE_ID = re.compile(r"[A-Za-z0-9._-]+")
 _PEM_MARK = b"-----BEGIN"
 
 
@@ -141,7 +142,8 @@ class APNs:
         cert_password: str | bytes | None = None,
     ) -> None:
         self._topic = _bundle_id(topic)
-        if environment not in BASE_URLS:
+        given: object = environment  # typed as a Literal, but callers may pass anything (even a dict)
+        if not isinstance(given, str) or given not in BASE_URLS:
             raise ConfigurationError(f"APNs environment must be 'production' or 'sandbox', got {environment!r}")
         self._environment: Environment = environment
         self._base_url = _base_url(base_url, environment)
@@ -304,8 +306,13 @@ class APNs:
 
 
 def _bundle_id(topic: object) -> str:
-    if not isinstance(topic, str) or not topic or any(c.isspace() for c in topic):
-        raise ConfigurationError(f"APNs topic must be the app's bundle ID (no whitespace), got {topic!r}")
+    # The topic is sent as the apns-topic header, so it is checked like every header value (RFC 9110
+    # §5.5: no CR, LF or NUL); Apple's bundle IDs are letters, digits, "-" and "." (an MDM topic is
+    # "com.apple.mgmt.External.<UUID>"), and "_" is tolerated for old identifiers.
+    if not isinstance(topic, str) or not _BUNDLE_ID.fullmatch(topic):
+        raise ConfigurationError(
+            f"APNs topic must be the app's bundle ID (letters, digits, '.', '-', '_'), got {topic!r}"
+        )
     return topic
 
 
@@ -314,19 +321,13 @@ def _base_url(
 ) -> str:
     if base_url is None:
         return defaults[environment]
-    if (
-        not isinstance(base_url, str)
-        or not re.match(r"https?://[^/\s]+", base_url)
-        or any(c.isspace() for c in base_url)
-    ):
-        raise ConfigurationError(f"APNs {name} must be an http(s) URL, got {base_url!r}")
-    return base_url.rstrip("/")
+    return service_url("APNs", name, base_url)
 
 
 def _ten_alnum(name: str, value: object) -> str:
     if value is None:
         raise ConfigurationError(f"APNs {name} is required with key= (token auth)")
-    if not isinstance(value, str) or not _TEN_ALNUM.match(value):
+    if not isinstance(value, str) or not _TEN_ALNUM.fullmatch(value):
         what = "Key ID of the .p8 key" if name == "key_id" else "Team ID of the developer account"
         raise ConfigurationError(f"APNs {name} must be the 10-letter-or-digit {what}, got {value!r}")
     return value
@@ -348,16 +349,21 @@ def _read_source(source: object, what: str) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
     if isinstance(source, str) and source.lstrip().startswith("-----BEGIN"):
-        return source.encode("utf-8")
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(os.fspath(source)).expanduser()
         try:
+            return source.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigurationError(f"{what} PEM text contains a lone surrogate, which is not valid text") from None
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            # expanduser() raises RuntimeError for "~nosuchuser/..." (no such home directory).
+            path = Path(os.fspath(source)).expanduser()
             return path.read_bytes()
         except FileNotFoundError:
             raise ConfigurationError(f"{what} file not found: {_describe(source)}") from None
-        except (OSError, ValueError) as exc:
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            raise ConfigurationError(f"cannot read {what} file {_describe(source)}: {detail}") from None
+        except (OSError, ValueError, RuntimeError, TypeError) as exc:
+            # ValueError covers a NUL in the path and UnicodeEncodeError (a lone surrogate in it);
+            # TypeError an os.PathLike whose __fspath__ gives bytes.
+            raise ConfigurationError(f"cannot read {what} file {_describe(source)}: {read_error_reason(exc)}") from None
     raise ConfigurationError(f"{what} must be a file path, PEM text or bytes, got {type(source).__name__}")
 
 
@@ -392,21 +398,24 @@ def _load_client_cert(cert: KeySource, cert_key: KeySource | None, password: str
     what = "APNs certificate"
     if password is not None and not isinstance(password, (str, bytes)):
         raise ConfigurationError(f"APNs cert_password must be str or bytes, got {type(password).__name__}")
-    secret = password.encode("utf-8") if isinstance(password, str) else password
+    try:
+        secret = password.encode("utf-8") if isinstance(password, str) else password
+    except UnicodeEncodeError:
+        raise ConfigurationError("APNs cert_password contains a lone surrogate, which is not valid text") from None
     data = _read_source(cert, what)
     key: object = None
     extra: list[x509.Certificate] = []
     if data.lstrip().startswith(_PEM_MARK):
         try:
             leaf, *extra = x509.load_pem_x509_certificates(data)
-        except ValueError:
+        except (ValueError, UnsupportedAlgorithm):
             raise ConfigurationError(f"{what} PEM holds no readable certificate") from None
         if cert_key is None and b"PRIVATE KEY-----" in data:
             key = _load_private_key(data, f"{what} private key", secret)
     else:
         try:
             p12_key, p12_cert, extra = pkcs12.load_key_and_certificates(data, secret)
-        except ValueError:
+        except (ValueError, UnsupportedAlgorithm):
             raise ConfigurationError(
                 f"{what} is not a readable PKCS#12 (.p12) file, or cert_password is wrong"
             ) from None

@@ -45,7 +45,7 @@ from typing import Any
 from unipush._errors import PayloadTooLargeError, ValidationError
 from unipush._model import Notification
 from unipush._options.apns import ApnsOptions, ApnsPushType
-from unipush._validate import DEFAULT_TTL_SECONDS, plain_json
+from unipush._validate import DEFAULT_TTL_SECONDS, aware_datetime, plain_json
 
 __all__ = [
     "MAX_COLLAPSE_ID_BYTES",
@@ -157,8 +157,7 @@ def render(
     notification: Notification, *, topic: str, now: datetime, apns_id: str
 ) -> tuple[dict[str, Any], dict[str, str], bytes]:
     """Like ``encode`` but also returns the JSON body bytes, so it is serialised once."""
-    if now.utcoffset() is None:
-        raise ValueError("now must be a timezone-aware datetime")
+    aware_datetime("now", now)
     _check_apns_id(apns_id)
     options = notification.apns or _EMPTY_OPTIONS
     push_type = infer_push_type(notification)

@@ -13,5 +13,16 @@ from unipush._options.fcm import FcmOptions
 from unipush.fcm._config import FCM
 from unipush.fcm._decode import FcmErrorCode
 from unipush.fcm._target import FcmCondition, FcmDevice, FcmTopic
+from unipush.fcm._topics import MAX_TOKENS_PER_REQUEST, TopicErrorCode, TopicManagementResult
 
-__all__ = ["FCM", "FcmCondition", "FcmDevice", "FcmErrorCode", "FcmOptions", "FcmTopic"]
+__all__ = [
+    "FCM",
+    "MAX_TOKENS_PER_REQUEST",
+    "FcmCondition",
+    "FcmDevice",
+    "FcmErrorCode",
+    "FcmOptions",
+    "FcmTopic",
+    "TopicErrorCode",
+    "TopicManagementResult",
+]

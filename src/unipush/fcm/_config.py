@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import google.auth
 import google.auth.credentials
 import google.auth.exceptions
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from google.oauth2 import service_account as google_service_account
@@ -29,10 +29,12 @@ from unipush._errors import ConfigurationError, ValidationError
 from unipush._model import Notification
 from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
+from unipush._validate import check_text, read_error_reason, service_url
 from unipush.fcm._decode import parse_response
 from unipush.fcm._encode import encode
 from unipush.fcm._oauth import AccessTokenSource
 from unipush.fcm._target import FcmCondition, FcmDevice, FcmTopic
+from unipush.fcm._topics import IID_BASE_URL
 
 __all__ = ["DEFAULT_BASE_URL", "FCM", "FCM_SCOPE"]
 
@@ -68,6 +70,10 @@ class FCM:
             or the unipush sandbox.
         token_uri: the OAuth2 token endpoint to use instead of the one in the credentials (the
             sandbox's token endpoint, for example).
+        iid_base_url: the Instance ID host that topic subscriptions go to
+            (``client.subscribe_to_topic``). Defaults to ``https://iid.googleapis.com`` with Google's
+            ``base_url``, and to ``base_url`` itself when that is another host (the sandbox, or a proxy that
+            serves both).
 
     Raises:
         ConfigurationError: the credentials are missing or unusable, or no project id can be found.
@@ -81,12 +87,16 @@ class FCM:
         project_id: str | None = None,
         base_url: str | None = None,
         token_uri: str | None = None,
+        iid_base_url: str | None = None,
     ) -> None:
         if service_account is not None and credentials is not None:
             raise ConfigurationError("FCM: pass either service_account or credentials, not both")
         if token_uri is not None:
             _check_url("token_uri", token_uri)
         self._base_url = _check_url("base_url", base_url if base_url is not None else DEFAULT_BASE_URL).rstrip("/")
+        if iid_base_url is None:
+            iid_base_url = IID_BASE_URL if self._base_url == DEFAULT_BASE_URL else self._base_url
+        self._iid_base_url = _check_url("iid_base_url", iid_base_url).rstrip("/")
         self._service_account_email: str | None = None
 
         found_project: str | None
@@ -139,6 +149,11 @@ class FCM:
     def base_url(self) -> str:
         """The FCM endpoint, without a trailing slash."""
         return self._base_url
+
+    @property
+    def iid_base_url(self) -> str:
+        """The Instance ID host for topic subscriptions, without a trailing slash."""
+        return self._iid_base_url
 
     @property
     def url(self) -> str:
@@ -225,12 +240,7 @@ class FCM:
 
 
 def _check_url(field: str, url: object) -> str:
-    if not isinstance(url, str):
-        raise ConfigurationError(f"FCM: {field} must be a string URL, got {type(url).__name__}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise ConfigurationError(f"FCM: {field} must be an absolute http(s) URL, got {url!r}")
-    return url
+    return service_url("FCM:", field, url)
 
 
 def _load_service_account(source: object, *, need_token_uri: bool) -> dict[str, Any]:
@@ -242,12 +252,15 @@ def _load_service_account(source: object, *, need_token_uri: bool) -> dict[str, 
         origin = "the service_account JSON text"
         info = _parse_json(source, origin)
     elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        origin = f"service account file {str(path)!r}"
+        origin = f"service account file {os.fspath(source)!r}"
         try:
+            # expanduser() like APNs(key=...): "~/sa.json" works, "~nosuchuser/..." is RuntimeError.
+            path = Path(os.fspath(source)).expanduser()
             text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        except (OSError, ValueError, RuntimeError, TypeError) as exc:
+            # ValueError: a NUL in the path, a lone surrogate that cannot be a file name
+            # (UnicodeEncodeError) or a file that is not UTF-8 (UnicodeDecodeError).
+            reason = read_error_reason(exc)
             raise ConfigurationError(f"FCM: cannot read {origin}: {reason}") from None
         info = _parse_json(text, origin)
     else:
@@ -285,9 +298,19 @@ def _check_service_account(info: Mapping[str, Any], origin: str, *, need_token_u
         if not isinstance(value, str) or not value.strip():
             state = "is missing" if value is None else "must be a non-empty string"
             raise ConfigurationError(f"FCM: {origin}: field {field!r} {state}")
+    for field, value in info.items():
+        # google-auth encodes these into the signed JWT grant at the first send; text that is not
+        # valid Unicode would fail there, inside a send, instead of here.
+        if isinstance(value, str):
+            try:
+                check_text(field, value)
+            except ValidationError as exc:
+                raise ConfigurationError(f"FCM: {origin}: field {field!r} {exc.message}") from None
+    if need_token_uri:
+        _check_url(f"{origin}: field 'token_uri'", info["token_uri"])
     try:
         key = load_pem_private_key(info["private_key"].encode("utf-8"), password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         # The key text (or cryptography's view of it) never goes into the message or the chain.
         raise ConfigurationError(f"FCM: {origin}: field 'private_key' is not an unencrypted PEM private key") from None
     if not isinstance(key, RSAPrivateKey):

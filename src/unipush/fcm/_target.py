@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from unipush._errors import ValidationError
 from unipush._targets import Target
+from unipush._validate import check_text
 
 __all__ = ["FcmCondition", "FcmDevice", "FcmTarget", "FcmTopic"]
 
@@ -43,8 +44,12 @@ class FcmDevice(Target):
             raise ValidationError("token", f"must be a string, got {type(token).__name__}")
         if not token:
             raise ValidationError("token", "must not be empty")
+        check_text("token", token)
+        # Registration tokens are printable ASCII; whitespace or a control character means a paste error.
         if any(c.isspace() for c in token):
             raise ValidationError("token", "must not contain whitespace")
+        if any(c < " " or c == "\x7f" for c in token):
+            raise ValidationError("token", "must not contain control characters")
         if len(token) > MAX_TOKEN_LENGTH:
             raise ValidationError("token", f"must be at most {MAX_TOKEN_LENGTH} characters, got {len(token)}")
 
@@ -99,6 +104,7 @@ class FcmCondition(Target):
             raise ValidationError("condition", f"must be a string, got {type(expr).__name__}")
         if not expr.strip():
             raise ValidationError("condition", "must not be empty")
+        check_text("condition", expr)
         clauses = _CONDITION_CLAUSE.findall(expr)
         if not clauses:
             raise ValidationError("condition", "must contain at least one 'topic' in topics clause")

@@ -23,7 +23,7 @@ from unipush.sandbox._faults import Fault, FaultKind, Faults
 from unipush.sandbox._fcm import FcmEmulator
 from unipush.sandbox._http import Emulator, SandboxRequest, SandboxResponse, json_response
 from unipush.sandbox._inbox import Delivery, Inbox
-from unipush.sandbox._sandbox import DEFAULT_APNS_TOPIC, DEFAULT_VAPID_SUBJECT, PROVIDERS, Sandbox
+from unipush.sandbox._sandbox import DEFAULT_APNS_TOPIC, DEFAULT_NAVIGATE, DEFAULT_VAPID_SUBJECT, PROVIDERS, Sandbox
 from unipush.sandbox._server import DEFAULT_MAX_CONCURRENT_STREAMS, SandboxServer, ServerStats
 from unipush.sandbox._tls import SandboxTLS, create_tls
 from unipush.sandbox._webpush import WebPushEmulator
@@ -31,6 +31,7 @@ from unipush.sandbox._webpush import WebPushEmulator
 __all__ = [
     "DEFAULT_APNS_TOPIC",
     "DEFAULT_MAX_CONCURRENT_STREAMS",
+    "DEFAULT_NAVIGATE",
     "DEFAULT_VAPID_SUBJECT",
     "PROVIDERS",
     "ApnsEmulator",

@@ -49,6 +49,15 @@ Unknown but well-formed registration tokens are accepted, so users can send to a
 well-formed token is 32 to 4096 characters of ``[A-Za-z0-9_:-]`` (real ones are about 160, an instance
 id, a colon and an ``APA91b...`` part: ``new_device()`` makes such tokens).
 
+**Topics** (Instance ID server API, ``POST /iid/v1:batchAdd`` and ``/iid/v1:batchRemove``): the body is
+``{"to": "/topics/<name>", "registration_tokens": [...]}`` (1 to 1,000 tokens), the credential the same bearer
+token as for sends plus ``access_token_auth: true``. A refused call is ``{"error": "<CODE>"}`` (400
+``INVALID_ARGUMENT`` for a malformed body, 401 ``UNAUTHENTICATED`` without ``access_token_auth``); otherwise 200
+``{"results": [...]}``, one entry per token in order: ``{}``, ``NOT_FOUND`` (``invalidate()``-d),
+``INVALID_ARGUMENT`` (not a token) or ``TOO_MANY_TOPICS`` (FCM's 2,000 topics per app instance). A send to a
+topic is recorded under the topic and then once per live subscribed token; a condition reaches the tokens whose
+topics satisfy it (parentheses first, then left to right, as FCM's topic guide says).
+
 Faults (``fault_response``): 429 ``RESOURCE_EXHAUSTED``/``QUOTA_EXCEEDED``, 500 ``INTERNAL``, 503
 ``UNAVAILABLE`` and the other statuses of FCM's ErrorCode table; ``invalid_token`` is 404 ``UNREGISTERED``,
 ``bad_token`` 400 ``INVALID_ARGUMENT`` on the token, ``expired_credential`` a plain 401 ``UNAUTHENTICATED``.
@@ -111,6 +120,12 @@ DEFAULT_PROJECT_ID = "unipush-sandbox"
 CLIENT_EMAIL = "sandbox@unipush-sandbox.iam.gserviceaccount.com"
 """The sandbox service account's email (the JWT grant's ``iss``)."""
 
+MAX_TOPIC_TOKENS = 1000
+"""Instance ID server API: at most 1,000 registration tokens per batchAdd / batchRemove."""
+
+MAX_TOPICS_PER_DEVICE = 2000
+"""FCM topic messaging guide: one app instance can be subscribed to at most 2,000 topics."""
+
 DETAIL_HEADER = "x-unipush-sandbox-detail"
 """A plain-words explanation on every error response (sandbox only; FCM does not send it)."""
 
@@ -126,6 +141,7 @@ _GOOGLE_TOKEN_AUDIENCES = frozenset(
 _JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _TIME_SKEW = 300  # seconds of clock skew tolerated on JWT iat/exp
 _SEND_PATH = re.compile(r"/v1/projects/(?P<project>[^/]+)/messages:send")
+_IID_PATHS = {"/iid/v1:batchAdd": "subscribe", "/iid/v1:batchRemove": "unsubscribe"}
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_:\-]{32,4096}")
 _TOPIC_NAME = re.compile(r"[a-zA-Z0-9\-_.~%]+")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -507,6 +523,7 @@ class FcmEmulator:
         client_email: the service account's email.
         private_key_id: the service-account key id (the JWT ``kid``).
         token_requests: how many requests reached the token endpoint.
+        topic_requests: how many requests reached ``iid/v1:batchAdd`` / ``:batchRemove``.
     """
 
     name = "fcm"
@@ -535,11 +552,15 @@ class FcmEmulator:
         directory.mkdir(parents=True, exist_ok=True)
         self._path: Path | None = None
         self.token_requests = 0
+        self.topic_requests = 0
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[float, frozenset[str]]] = {}  # access token -> (expires at, scopes)
         self._expired: set[str] = set()
         self._self_signed: dict[str, tuple[float, frozenset[str]]] = {}
         self._dead: set[str] = set()
+        # registration token -> the topics it is subscribed to (batchAdd / batchRemove); insertion order
+        # is subscription order, so a topic send reaches devices in a stable order.
+        self._device_topics: dict[str, set[str]] = {}
 
     def __repr__(self) -> str:
         return f"FcmEmulator(project_id={self.project_id!r}, client_email={self.client_email!r})"
@@ -618,9 +639,20 @@ class FcmEmulator:
         return f"{instance}:APA91b{rest}"
 
     def invalidate(self, token: str) -> None:
-        """Mark ``token`` unregistered: later sends to it get ``404 UNREGISTERED``."""
+        """Mark ``token`` unregistered: later sends to it get ``404 UNREGISTERED``, topic calls ``NOT_FOUND``,
+        and topic sends no longer reach it."""
         with self._lock:
             self._dead.add(token)
+
+    def subscriptions(self, token: str) -> frozenset[str]:
+        """The topics ``token`` is subscribed to (through ``iid/v1:batchAdd``)."""
+        with self._lock:
+            return frozenset(self._device_topics.get(token, ()))
+
+    def subscribers(self, topic: str) -> list[str]:
+        """The live registration tokens subscribed to ``topic``, in subscription order."""
+        with self._lock:
+            return [t for t, topics in self._device_topics.items() if topic in topics and t not in self._dead]
 
     # ------------------------------------------------------------------ Emulator protocol
 
@@ -631,8 +663,11 @@ class FcmEmulator:
     def respond(self, request: SandboxRequest) -> SandboxResponse:
         """The synchronous core of ``handle``."""
         try:
-            if request.path.split("?", 1)[0] == "/token":
+            path = request.path.split("?", 1)[0]
+            if path == "/token":
                 return self._token_endpoint(request)
+            if path in _IID_PATHS:
+                return self._topic_management(request, _IID_PATHS[path])
             return self._send(request)
         except _Reject as rejected:
             return rejected.response
@@ -662,7 +697,12 @@ class FcmEmulator:
         """FCM's answer for an injected fault; ``fault.reason`` overrides the FcmError ``errorCode``."""
         detail = f"injected fault: {fault.kind}"
         headers = {"retry-after": fault.retry_after} if fault.retry_after is not None else {}
-        if fault.kind == "invalid_token":
+        if request.path.split("?", 1)[0] in _IID_PATHS and fault.kind != "expired_credential":
+            # The Instance ID API answers a refused call with {"error": "<CODE>"}, not a google.rpc.Status.
+            status = {"invalid_token": 404, "bad_token": 400}.get(fault.kind, fault.status)
+            name = fault.reason or _FAULTS.get(status, ("INTERNAL" if status >= 500 else "INVALID_ARGUMENT",))[0]
+            response = _iid_error(status, name, detail)
+        elif fault.kind == "invalid_token":
             response = _unregistered(detail)
         elif fault.kind == "bad_token":
             response = _invalid_token(detail)
@@ -676,7 +716,7 @@ class FcmEmulator:
             code = fault.reason or code
             details = [{"@type": _FCM_ERROR, "errorCode": code}] if code is not None else []
             response = _status(fault.status, status_name, message, details, detail)
-        if fault.reason is not None and fault.kind != "status":
+        if fault.reason is not None and fault.kind != "status" and request.path.split("?", 1)[0] not in _IID_PATHS:
             response = _with_error_code(response, fault.reason)
         if headers:
             response = SandboxResponse(
@@ -774,20 +814,81 @@ class FcmEmulator:
         now = self._clock()
         name = f"projects/{project}/messages/0:{int(now * 1_000_000)}%{secrets.token_hex(8)}"
         raw_message = raw_document["message"]
-        self._inbox.record(
-            Delivery(
-                provider=self.name,
-                target=target,
-                headers={k: v for k, v in request.headers.items() if k != "authorization"},
-                payload=raw_message,
-                raw=request.body,
-                message_id=name,
-                received_at=datetime.fromtimestamp(now, tz=timezone.utc),
+        headers = {k: v for k, v in request.headers.items() if k != "authorization"}
+        received_at = datetime.fromtimestamp(now, tz=timezone.utc)
+        # Recorded under the target as sent (what FCM accepted), then, for a topic or a condition, once per
+        # live subscribed token (what each device receives).
+        receivers = [target]
+        if target_field in ("topic", "condition"):
+            receivers.extend(self._reached_by(target_field, target))
+        for receiver in receivers:
+            self._inbox.record(
+                Delivery(
+                    provider=self.name,
+                    target=receiver,
+                    headers=headers,
+                    payload=raw_message,
+                    raw=request.body,
+                    message_id=name,
+                    received_at=received_at,
+                )
             )
-        )
         return json_response(200, {"name": name})
 
-    def _authorize(self, authorization: str | None, project: str) -> None:
+    def _reached_by(self, target_field: str, target: str) -> list[str]:
+        """The live tokens a topic or condition send reaches, in subscription order."""
+        with self._lock:
+            devices = [(t, set(topics)) for t, topics in self._device_topics.items() if t not in self._dead]
+        if target_field == "topic":
+            return [token for token, topics in devices if target in topics]
+        return [token for token, topics in devices if _condition_matches(target, topics)]
+
+    # ------------------------------------------------------------------ iid/v1:batchAdd, :batchRemove
+
+    def _topic_management(self, request: SandboxRequest, operation: str) -> SandboxResponse:
+        """Instance ID server API: (un)subscribe up to 1,000 registration tokens to one topic."""
+        with self._lock:
+            self.topic_requests += 1
+        if request.method != "POST":
+            return _not_found_page(request.path.split("?", 1)[0])
+        if request.headers.get("access_token_auth", "").lower() != "true":
+            # Without it IID reads Authorization as a legacy server key, which no OAuth token is.
+            return _iid_error(401, "UNAUTHENTICATED", "no 'access_token_auth: true' header with the OAuth token")
+        self._authorize(request.headers.get("authorization"), None)
+        try:
+            document = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            return _iid_error(400, "INVALID_ARGUMENT", "the body is not JSON")
+        if not isinstance(document, dict):
+            return _iid_error(400, "INVALID_ARGUMENT", "the body is not a JSON object")
+        to, tokens = document.get("to"), document.get("registration_tokens")
+        topic = to.removeprefix("/topics/") if isinstance(to, str) else ""
+        if not isinstance(to, str) or not to.startswith("/topics/") or not _TOPIC_NAME.fullmatch(topic):
+            return _iid_error(400, "INVALID_ARGUMENT", "'to' must be /topics/<name>, the name in [a-zA-Z0-9-_.~%]")
+        if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
+            return _iid_error(400, "INVALID_ARGUMENT", "'registration_tokens' must be a non-empty list of strings")
+        if len(tokens) > MAX_TOPIC_TOKENS:
+            return _iid_error(400, "INVALID_ARGUMENT", f"{len(tokens)} registration tokens; at most {MAX_TOPIC_TOKENS}")
+        results: list[dict[str, str]] = []
+        with self._lock:
+            for token in tokens:
+                if not _TOKEN_CHARS.fullmatch(token):
+                    results.append({"error": "INVALID_ARGUMENT"})
+                elif token in self._dead:
+                    results.append({"error": "NOT_FOUND"})
+                elif operation == "unsubscribe":
+                    self._device_topics.get(token, set()).discard(topic)
+                    results.append({})
+                else:
+                    topics = self._device_topics.setdefault(token, set())
+                    if topic not in topics and len(topics) >= MAX_TOPICS_PER_DEVICE:
+                        results.append({"error": "TOO_MANY_TOPICS"})
+                    else:
+                        topics.add(topic)
+                        results.append({})
+        return json_response(200, {"results": results})
+
+    def _authorize(self, authorization: str | None, project: str | None) -> None:
         if authorization is None:
             raise _Reject(_unauthenticated(_NO_CREDENTIALS, "CREDENTIALS_MISSING", "no authorization header"))
         scheme, _, token = authorization.partition(" ")
@@ -818,7 +919,7 @@ class FcmEmulator:
                     "the token has neither the firebase.messaging nor the cloud-platform scope",
                 )
             )
-        if project not in (self.project_id, self.project_number):
+        if project is not None and project not in (self.project_id, self.project_number):
             raise _Reject(
                 _status(
                     403,
@@ -941,6 +1042,45 @@ _CONDITION_TOKEN = re.compile(
 )
 
 
+def _condition_matches(expression: str, topics: set[str]) -> bool:
+    """Whether a device subscribed to ``topics`` matches a (valid) condition.
+
+    FCM topic messaging guide: parentheses first, then the expression from left to right (``&&`` does
+    not bind tighter than ``||``).
+    """
+    tokens = [
+        (kind, match[kind])
+        for match in _CONDITION_TOKEN.finditer(expression.rstrip())
+        for kind in ("op", "not", "open", "close", "topic")
+        if match[kind] is not None
+    ]
+    index = 0
+
+    def unary() -> bool:
+        nonlocal index
+        kind, value = tokens[index]
+        index += 1
+        if kind == "not":
+            return not unary()
+        if kind == "open":
+            result = expr()
+            index += 1  # the ")"
+            return result
+        return value in topics
+
+    def expr() -> bool:
+        nonlocal index
+        result = unary()
+        while index < len(tokens) and tokens[index][0] == "op":
+            operator = tokens[index][1]
+            index += 1
+            right = unary()
+            result = (result and right) if operator == "&&" else (result or right)
+        return result
+
+    return expr()
+
+
 def _condition_problem(expression: str) -> str | None:
     """What is wrong with a topic condition (FCM topic messaging guide), or None."""
     tokens: list[tuple[str, str]] = []
@@ -992,6 +1132,11 @@ def _condition_problem(expression: str) -> str | None:
     if not expr() or index != len(tokens):
         return "malformed expression"
     return None
+
+
+def _iid_error(status: int, code: str, detail: str) -> SandboxResponse:
+    # The Instance ID API's own refusals are {"error": "<CODE>"} (what the Firebase Admin SDKs parse).
+    return json_response(status, {"error": code}, {DETAIL_HEADER: _header_safe(detail)})
 
 
 def _fcm_invalid(field_path: str, description: str, *, detail: str | None = None) -> None:

@@ -34,7 +34,7 @@ from unipush.sandbox._tls import DEFAULT_HOSTS, SandboxTLS, create_tls
 from unipush.sandbox._webpush import WebPushEmulator
 from unipush.webpush import WebPush, WebPushSubscription
 
-__all__ = ["DEFAULT_APNS_TOPIC", "DEFAULT_VAPID_SUBJECT", "PROVIDERS", "Sandbox"]
+__all__ = ["DEFAULT_APNS_TOPIC", "DEFAULT_NAVIGATE", "DEFAULT_VAPID_SUBJECT", "PROVIDERS", "Sandbox"]
 
 #: The three services, in the order they start.
 PROVIDERS = ("apns", "fcm", "webpush")
@@ -45,6 +45,10 @@ DEFAULT_APNS_TOPIC = "dev.unipush.sandbox"
 #: The VAPID ``sub`` of ``webpush_config()``: a reachable-looking contact, because the emulator, like
 #: Apple's push service, refuses ``localhost`` contacts.
 DEFAULT_VAPID_SUBJECT = "mailto:sandbox@unipush.dev"
+
+#: The ``default_navigate`` of the Web Push config in ``client()``/``async_client()``: where a click on a
+#: notification without a ``deep_link`` goes, so that such a notification is sent as Declarative Web Push.
+DEFAULT_NAVIGATE = "https://sandbox.unipush.dev/"
 
 # Which services also speak HTTP/1.1. APNs is HTTP/2 only (Apple: "HTTP/2 and TLS 1.2 or later").
 # Google's front ends serve FCM and its OAuth token endpoint over both (google-auth's token refresh
@@ -402,11 +406,17 @@ class Sandbox:
         return FCM(**options)
 
     def webpush_config(self, **overrides: Any) -> WebPush:
-        """A ``WebPush`` config for the sandbox: its VAPID key, a contact subject and base URL."""
+        """A ``WebPush`` config for the sandbox: its VAPID key, a contact subject and base URL.
+
+        ``allow_local_endpoints=True``, because the sandbox's subscriptions are on ``127.0.0.1`` (a
+        production config refuses loopback endpoints). No ``default_navigate`` unless given: a
+        notification without a ``deep_link`` goes out in the service-worker form (``client()`` sets one).
+        """
         options: dict[str, Any] = {
             "vapid_private_key": self.webpush.vapid_private_key_path,
             "subject": DEFAULT_VAPID_SUBJECT,
             "base_url": self.webpush_url,
+            "allow_local_endpoints": True,
         }
         options.update(overrides)
         return WebPush(**options)
@@ -414,7 +424,11 @@ class Sandbox:
     # -- faults ----------------------------------------------------------------------------------
 
     def client(self, **kwargs: Any) -> PushClient:
-        """A ``PushClient`` for all three sandbox services (``kwargs`` go to ``PushClient``)."""
+        """A ``PushClient`` for all three sandbox services (``kwargs`` go to ``PushClient``).
+
+        Its Web Push config is ``webpush_config(default_navigate=DEFAULT_NAVIGATE)``, so a notification
+        without a ``deep_link`` is still a declarative message; pass ``webpush=`` to change that.
+        """
         return PushClient(**self._client_kwargs(kwargs))
 
     def async_client(self, **kwargs: Any) -> AsyncPushClient:
@@ -425,7 +439,7 @@ class Sandbox:
         merged: dict[str, Any] = {
             "apns": self.apns_config(),
             "fcm": self.fcm_config(),
-            "webpush": self.webpush_config(),
+            "webpush": self.webpush_config(default_navigate=DEFAULT_NAVIGATE),
             "verify": self.ssl_context(),
         }
         merged.update(kwargs)

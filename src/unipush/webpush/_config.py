@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -12,27 +13,24 @@ from unipush._errors import ConfigurationError, PayloadTooLargeError, Validation
 from unipush._model import Notification
 from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
-from unipush._validate import optional_url
+from unipush._validate import optional_url, service_url
 from unipush.webpush._crypto import MAX_BODY_SIZE, MAX_PLAINTEXT_SIZE, encrypt
 from unipush.webpush._decode import parse_response
-from unipush.webpush._encode import encode_headers, encode_payload
+from unipush.webpush._encode import DECLARATIVE_MARKER, encode_headers, encode_payload
 from unipush.webpush._target import WebPushSubscription
 from unipush.webpush._vapid import DEFAULT_VAPID_EXPIRATION, VapidKeySource, VapidSigner
 
 __all__ = ["WebPush"]
 
+logger = logging.getLogger("unipush")
+
 
 def _check_base_url(base_url: object) -> str | None:
     if base_url is None:
         return None
-    if not isinstance(base_url, str):
-        raise ConfigurationError(f"WebPush base_url must be a URL string, got {type(base_url).__name__}")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigurationError(
-            f"WebPush base_url must be an http(s) URL with a host and no query or fragment, got {base_url!r}"
-        )
-    return base_url.rstrip("/")
+    # The shared check: an http(s) URL with a host and a valid port, no query or fragment, and a
+    # ConfigurationError (not urlsplit's ValueError) for "https://[::1".
+    return service_url("WebPush", "base_url", base_url)
 
 
 def _check_default_navigate(url: object) -> str | None:
@@ -40,6 +38,10 @@ def _check_default_navigate(url: object) -> str | None:
         return optional_url("default_navigate", url)
     except ValidationError as exc:
         raise ConfigurationError(f"WebPush default_navigate {exc.message}") from None
+
+
+def _options_format(notification: Notification) -> str:
+    return notification.webpush.payload_format if notification.webpush is not None else "declarative"
 
 
 class WebPush:
@@ -56,13 +58,21 @@ class WebPush:
         vapid_expiration: lifetime of each VAPID JWT, 1 minute to 24 hours (default 12 hours); a token
             is re-signed once half of it has passed.
         default_navigate: the URL a click opens when a notification has no ``deep_link``. A declarative
-            Web Push message must have one, so without either ``prepare`` raises ``ValidationError``.
+            Web Push message must have one; a notification with neither is sent in the service-worker
+            form instead (the same JSON without the ``web_push`` marker), which ``unipush-sw.js`` shows
+            and a click on which opens nothing.
+        allow_local_endpoints: send to subscriptions whose endpoint is this machine (``localhost``,
+            ``*.localhost``, ``127.x.y.z``, ``[::1]``, with ``http://`` or ``https://``), for local
+            testing; the sandbox and ``unipush.testing`` turn it on. Off by default: subscriptions come
+            from browsers, i.e. from anyone, and a loopback endpoint makes the server call itself, so
+            ``prepare`` refuses it (``ValidationError`` naming ``endpoint``). Private and other
+            non-public addresses are refused by ``WebPushSubscription`` whatever this says.
 
     Raises:
         ConfigurationError: the key, subject, expiration, ``base_url`` or ``default_navigate`` is unusable.
     """
 
-    __slots__ = ("_base_url", "_default_navigate", "_signer")
+    __slots__ = ("_allow_local_endpoints", "_base_url", "_default_navigate", "_signer")
 
     def __init__(
         self,
@@ -72,10 +82,16 @@ class WebPush:
         base_url: str | None = None,
         vapid_expiration: timedelta = DEFAULT_VAPID_EXPIRATION,
         default_navigate: str | None = None,
+        allow_local_endpoints: bool = False,
     ) -> None:
         self._signer = VapidSigner(vapid_private_key, subject, expiration=vapid_expiration)
         self._base_url = _check_base_url(base_url)
         self._default_navigate = _check_default_navigate(default_navigate)
+        if not isinstance(allow_local_endpoints, bool):
+            raise ConfigurationError(
+                f"WebPush allow_local_endpoints must be True or False, got {type(allow_local_endpoints).__name__}"
+            )
+        self._allow_local_endpoints = allow_local_endpoints
 
     @property
     def name(self) -> str:
@@ -107,6 +123,11 @@ class WebPush:
         """The click URL used when a notification has no ``deep_link``."""
         return self._default_navigate
 
+    @property
+    def allow_local_endpoints(self) -> bool:
+        """Whether subscriptions on this machine (``localhost``, ``127.x.y.z``, ``[::1]``) are sent to."""
+        return self._allow_local_endpoints
+
     def url_for(self, subscription: WebPushSubscription) -> str:
         """Where the request for ``subscription`` is sent: its endpoint, or ``base_url`` + its path."""
         if self._base_url is None:
@@ -128,14 +149,34 @@ class WebPush:
         ``salt`` and ``sender_key`` fix the otherwise random encryption inputs, for reproducible tests
         only. ``payload`` on the result is the JSON before encryption (``None`` for a raw payload).
 
+        The payload is a Declarative Web Push message (``payload["web_push"] == 8030``) whenever a URL
+        to open is known (``deep_link`` or ``default_navigate``). Without one, it is the service-worker
+        form: the same ``{"notification": {...}}`` without the ``web_push`` marker, which
+        ``unipush-sw.js`` shows (a click closes it and opens nothing); a DEBUG line on the ``unipush``
+        logger says so.
+
         Raises:
-            ValidationError: the notification cannot be sent as Web Push (see ``declarative_payload``)
-                or the target is not a ``WebPushSubscription``.
+            ValidationError: the notification cannot be sent as Web Push (see ``declarative_payload``),
+                the target is not a ``WebPushSubscription``, or its endpoint is this machine and
+                ``allow_local_endpoints`` is off.
             PayloadTooLargeError: the plaintext is over 3993 bytes.
         """
         if not isinstance(target, WebPushSubscription):
             raise ValidationError("target", f"WebPush serves WebPushSubscription, got {type(target).__name__}")
+        if target.is_loopback and not self._allow_local_endpoints:
+            raise ValidationError(
+                "endpoint",
+                f"points at this machine ({target.short()}): loopback endpoints are refused unless "
+                "WebPush(allow_local_endpoints=True), for local testing",
+            )
         payload, plaintext = encode_payload(notification, default_navigate=self._default_navigate)
+        declarative = _options_format(notification) == "declarative"
+        if declarative and payload is not None and payload.get("web_push") != DECLARATIVE_MARKER:
+            logger.debug(
+                "webpush %s: no deep_link and no default_navigate, so sent without the declarative "
+                "marker: unipush-sw.js shows it, a click opens nothing",
+                target.short(),
+            )
         if len(plaintext) > MAX_PLAINTEXT_SIZE:
             field = "payload" if payload is not None else "webpush.raw_payload"
             raise PayloadTooLargeError(field, len(plaintext), MAX_PLAINTEXT_SIZE, "webpush")
@@ -161,5 +202,6 @@ class WebPush:
     def __repr__(self) -> str:
         return (
             f"WebPush(subject={self._signer.subject!r}, "
-            f"application_server_key={self._signer.application_server_key!r}, base_url={self._base_url!r})"
+            f"application_server_key={self._signer.application_server_key!r}, base_url={self._base_url!r}"
+            + (", allow_local_endpoints=True)" if self._allow_local_endpoints else ")")
         )

@@ -4,7 +4,8 @@ Where each ``Notification`` field lands (``payload_format="declarative"``, the d
 
     title             notification.title        (required: a declarative message has a title)
     body              notification.body
-    deep_link         notification.navigate     (required; falls back to WebPush(default_navigate=...))
+    deep_link         notification.navigate     (falls back to WebPush(default_navigate=...); with
+                      neither, the message is sent without the "web_push" marker, for unipush-sw.js)
     collapse_key      notification.tag  and the Topic header (as is when valid, else a hash)
     image, icon       notification.image, notification.icon
     actions           notification.actions: [{action, title, navigate, icon}], navigate falling back
@@ -166,18 +167,8 @@ def _with_top_level(notification: Notification, message: dict[str, Any]) -> dict
     return message
 
 
-def declarative_payload(notification: Notification, *, default_navigate: str | None = None) -> dict[str, Any]:
-    """The Declarative Web Push message for ``notification``.
-
-    A declarative message must have a ``title`` and a ``navigate`` URL, or browsers do not treat it as
-    one. ``navigate`` is ``Notification.deep_link``, else ``default_navigate`` (``WebPush(
-    default_navigate=...)``, typically the site's home page); with neither, this raises rather than
-    send a notification whose click goes nowhere.
-
-    Raises:
-        ValidationError: no alert (silent pushes do not exist on the web), no title, no navigate URL,
-            or ``renotify`` without a tag.
-    """
+def _require_visible(notification: Notification) -> None:
+    """A browser shows every push as a notification, and the notification needs a title."""
     if not notification.has_alert:
         raise ValidationError(
             "content_available" if notification.content_available else "title",
@@ -189,6 +180,21 @@ def declarative_payload(notification: Notification, *, default_navigate: str | N
         raise ValidationError(
             "title", "is required by Declarative Web Push (or use WebPushOptions(payload_format='json'))"
         )
+
+
+def declarative_payload(notification: Notification, *, default_navigate: str | None = None) -> dict[str, Any]:
+    """The Declarative Web Push message for ``notification``.
+
+    A declarative message must have a ``title`` and a ``navigate`` URL, or browsers do not treat it as
+    one. ``navigate`` is ``Notification.deep_link``, else ``default_navigate`` (``WebPush(
+    default_navigate=...)``, typically the site's home page). ``encode_payload`` sends a notification
+    with neither in the service-worker form instead (``json_payload``); called directly, this raises.
+
+    Raises:
+        ValidationError: no alert (silent pushes do not exist on the web), no title, no navigate URL,
+            or ``renotify`` without a tag.
+    """
+    _require_visible(notification)
     navigate = notification.deep_link or default_navigate
     if navigate is None:
         raise ValidationError(
@@ -219,6 +225,10 @@ def encode_payload(
 ) -> tuple[dict[str, Any] | None, bytes]:
     """The payload as a JSON-ready dict (``None`` for raw) and the plaintext bytes to encrypt.
 
+    ``payload_format="declarative"`` (the default) gives the declarative message when a URL to open
+    is known (``deep_link`` or ``default_navigate``), and the service-worker form (``json_payload``,
+    no ``web_push`` marker) when none is: a notification without a URL still reaches the browser.
+
     JSON is compact and UTF-8 (not ASCII-escaped), so the size checked against the 3993-byte limit
     is the size sent.
     """
@@ -228,6 +238,13 @@ def encode_payload(
         return None, options.raw_payload
     if options.payload_format == "json":
         payload = json_payload(notification, default_navigate=default_navigate)
+    elif notification.deep_link is None and default_navigate is None:
+        # The Push API's declarative message must have a navigate URL (a browser with native support
+        # would not show one without it). With no URL to give, send what unipush-sw.js shows: the same
+        # members without the "web_push" marker (a click then opens nothing). Browsers without a
+        # service worker of ours show neither form, so the title is still required.
+        _require_visible(notification)
+        payload = json_payload(notification)
     else:
         payload = declarative_payload(notification, default_navigate=default_navigate)
     return payload, json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

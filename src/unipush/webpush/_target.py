@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,30 +14,39 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from unipush._errors import ValidationError
 from unipush._serialize import epoch_ms_to_datetime, target_from_dict, target_to_dict
 from unipush._targets import Target, shorten
+from unipush._validate import check_text
+from unipush.webpush._address import endpoint_host_is_loopback
 from unipush.webpush._crypto import b64url_decode, b64url_encode
 
 __all__ = ["WebPushSubscription", "is_loopback_host"]
 
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-
 
 def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` (as ``urlsplit`` gives it, without brackets) is this machine."""
-    host = host.lower().rstrip(".")
-    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
-        return True
+    """Whether ``host`` (as ``urlsplit`` gives it, without brackets) is this machine, in a usual spelling.
+
+    ``127.x.y.z``, ``::1``, ``localhost`` and ``*.localhost``. Other spellings of a loopback address
+    (``127.1``, ``0x7f000001``, ``[::ffff:127.0.0.1]``) are not endpoints at all: ``WebPushSubscription``
+    refuses them, as every non-public address (``unipush.webpush._address``).
+    """
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+        return endpoint_host_is_loopback(host)
+    except ValidationError:
         return False
 
 
-def _check_endpoint(endpoint: object) -> str:
+def _check_endpoint(endpoint: object) -> bool:
+    """Check the endpoint's structure and address; True when it is this machine (loopback).
+
+    Loopback is accepted here and decided by ``WebPush.prepare``, which knows whether the config allows
+    local endpoints (``allow_local_endpoints``): the same subscription is fine for the sandbox and
+    refused by a production config.
+    """
     if not isinstance(endpoint, str):
         raise ValidationError("endpoint", f"must be a URL string, got {type(endpoint).__name__}")
     if not endpoint:
         raise ValidationError("endpoint", "must not be empty")
-    if any(c.isspace() or ord(c) < 0x20 for c in endpoint):
+    check_text("endpoint", endpoint)  # a lone surrogate in the path would fail only when sent
+    if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in endpoint):
         raise ValidationError("endpoint", "must be a URL without whitespace or control characters")
     try:
         parts = urlsplit(endpoint)
@@ -49,26 +57,18 @@ def _check_endpoint(endpoint: object) -> str:
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http") or not host:
         raise ValidationError("endpoint", "must be an absolute https:// URL with a host")
-    if parts.username is not None or parts.password is not None:
+    if "@" in parts.netloc:
         raise ValidationError("endpoint", "must not contain user info (user:password@)")
     if parts.fragment:
         raise ValidationError("endpoint", "must not contain a #fragment")
-    loopback = is_loopback_host(host)
+    # Subscriptions arrive from browsers, i.e. from untrusted clients: a private, link-local or reserved
+    # address, in any spelling, can only be an attempt to make the server call into its own network (SSRF).
+    loopback = endpoint_host_is_loopback(host)
     # RFC 8030 §8 requires push resources over HTTPS; plain http is allowed only for this machine,
     # which is where the unipush sandbox and test servers listen.
     if scheme == "http" and not loopback:
         raise ValidationError("endpoint", "must use https (http is accepted only for localhost)")
-    # Subscriptions arrive from browsers, i.e. from untrusted clients. A literal private, link-local or
-    # reserved address can only be an attempt to make the server call into its own network (SSRF).
-    # Host names are not resolved here; allowlist push-service hosts upstream if that matters to you.
-    if not loopback:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        if address is not None and not address.is_global:
-            raise ValidationError("endpoint", f"must not point at a non-public address ({host})")
-    return endpoint
+    return loopback
 
 
 def _decode_key(field_name: str, value: object, size: int) -> bytes:
@@ -91,7 +91,10 @@ class WebPushSubscription(Target):
     the three strings. ``p256dh`` is the browser's P-256 public key (base64url, 65 bytes decoded,
     checked to be a point on the curve) and ``auth`` its 16-byte auth secret (base64url); ``=``
     padding and the standard base64 alphabet are tolerated and normalised away. ``endpoint`` must be
-    https (http only for localhost) and must not be a literal private IP address.
+    https (http only for localhost), and its host must not be a non-public IP address in any spelling
+    (hex, decimal, octal, short, full-width, IPv4 inside IPv6...); an IPv4 address must be written as
+    four decimal numbers. A loopback endpoint (``localhost``, ``127.x.y.z``, ``[::1]``) is accepted here
+    and refused at send time unless ``WebPush(allow_local_endpoints=True)`` (``is_loopback`` tells).
     ``expiration_time`` is the subscription's ``expirationTime`` when the browser gave one.
     ``key`` is the endpoint: delete the subscription by it when it is reported invalid.
     """
@@ -104,10 +107,11 @@ class WebPushSubscription(Target):
     expiration_time: datetime | None = None
     _p256dh_raw: bytes = field(init=False, compare=False, hash=False, default=b"")
     _auth_raw: bytes = field(init=False, compare=False, hash=False, default=b"")
+    _loopback: bool = field(init=False, compare=False, hash=False, default=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        _check_endpoint(self.endpoint)
+        loopback = _check_endpoint(self.endpoint)
         p256dh = _decode_key("p256dh", self.p256dh, 65)
         # RFC 8291 §3.1: the key is an uncompressed point (0x04 || X || Y) that must lie on P-256;
         # anything else would fail ECDH at send time, or worse, leak through an invalid-curve attack.
@@ -125,11 +129,21 @@ class WebPushSubscription(Target):
         set_(self, "auth", b64url_encode(auth))
         set_(self, "_p256dh_raw", p256dh)
         set_(self, "_auth_raw", auth)
+        set_(self, "_loopback", loopback)
 
     @property
     def key(self) -> str:
         """The endpoint URL, which identifies the subscription."""
         return self.endpoint
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether the endpoint is this machine (``localhost``, ``127.x.y.z``, ``[::1]``).
+
+        Such a subscription is sent to only by ``WebPush(allow_local_endpoints=True)``, as the sandbox
+        and ``unipush.testing`` configure it.
+        """
+        return self._loopback
 
     @property
     def p256dh_bytes(self) -> bytes:
