@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from unipush import Notification, PushClient
+from unipush import ConfigurationError, Notification, PushClient
 from unipush.sandbox import Sandbox
 
 N = Notification(title="hi", deep_link="https://example.com/")
@@ -41,13 +41,14 @@ def test_sync_client_inside_a_running_event_loop(sandbox: Sandbox) -> None:
     assert asyncio.run(handler_in_some_framework())
 
 
-def test_close_is_idempotent_and_the_client_restarts(sandbox: Sandbox) -> None:
+def test_close_is_idempotent_and_final(sandbox: Sandbox) -> None:
     client = sandbox.client()
     assert client.send(N, sandbox.apns_device()).ok
     client.close()
     client.close()
-    assert client.send(N, sandbox.apns_device()).ok  # a closed client starts again on demand
-    client.close()
+    with pytest.raises(ConfigurationError, match="closed: create a new client"):
+        client.send(N, sandbox.apns_device())  # a closed client does not reopen behind its owner's back
+    assert client._loop is None
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="fork is POSIX only")
@@ -64,7 +65,7 @@ def _fork_and_send(sandbox: Sandbox) -> None:
         f"""
         import os, sys, warnings
         warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-        from unipush import Notification, PushClient
+        from unipush import ConfigurationError, Notification, PushClient
         from unipush.apns import APNs, ApnsDevice
         apns = APNs(key={info["apns_key_path"]!r}, key_id={info["apns_key_id"]!r}, team_id={info["apns_team_id"]!r},
                     topic="dev.unipush.sandbox", base_url={info["apns_url"]!r})

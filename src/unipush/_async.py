@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
 
-from unipush._client import BaseClient
+from unipush._client import BaseClient, check_batch, check_pairs
+from unipush._errors import ConfigurationError
 from unipush._model import Notification
 from unipush._results import BatchResult, SendResult
 from unipush._sending import Sender, call_callback
@@ -21,40 +22,63 @@ class AsyncPushClient(BaseClient):
     """Send notifications from asyncio code: ``async with AsyncPushClient(...) as client``.
 
     Takes the same arguments as ``PushClient``; ``on_invalid_token`` may be a plain or an async
-    function. Connections are opened on first use, on the running loop, and kept until ``aclose()``.
+    function. Connections are opened on first use, on the running loop, and kept until ``aclose()``,
+    which is final: a closed client raises ``ConfigurationError`` on any further send.
     """
 
     _sender: Sender | None = None
 
     def _get_sender(self) -> Sender:
+        if self._closed:
+            raise ConfigurationError("this AsyncPushClient is closed: create a new client to send again")
         if self._sender is None:
             self._sender = self._make_sender()
         return self._sender
 
     async def send(self, notification: Notification, target: Target) -> SendResult:
-        """Send one notification to one target. Raises only ``ValidationError``/``ConfigurationError``."""
+        """Send one notification to one target. Raises only ``ValidationError``/``ConfigurationError``.
+
+        ``ConfigurationError`` too once the client is closed; a send still waiting when another task
+        calls ``aclose()`` returns a failed result whose ``TransportError`` says the client was closed.
+        """
         result = await self._get_sender().send(notification, target)
         await call_callback(self._on_invalid_token, result)
         return result
 
     async def send_many(self, notification: Notification, targets: Iterable[Target]) -> BatchResult:
-        """Send one notification to many targets; results in input order, one per target."""
+        """Send one notification to many targets; results in input order, one per target.
+
+        Never raises for one target (see ``PushClient.send_many``); a call wrong as a whole raises
+        ``ValidationError`` before anything is sent.
+        """
+        sender = self._get_sender()
+        check_batch(notification, targets)
         results: dict[int, SendResult] = {}
-        async for index, result in self._stream_indexed((notification, t) for t in targets):
+        stream = sender.stream(((notification, t) for t in targets), self._concurrency, finish_input=True)
+        async for index, result in self._relay(stream):
             results[index] = result
         return BatchResult(tuple(results[i] for i in range(len(results))))
 
-    async def stream(
+    def stream(
         self, pairs: Iterable[tuple[Notification, Target]] | AsyncIterable[tuple[Notification, Target]]
     ) -> AsyncIterator[SendResult]:
-        """Yield a result per ``(notification, target)`` pair as sends complete (at most ``concurrency`` in flight)."""
-        async for _index, result in self._stream_indexed(pairs):
+        """Yield a result per ``(notification, target)`` pair as sends complete (at most ``concurrency`` in flight).
+
+        Use it as ``async for result in client.stream(pairs)``. Every item pulled gets one result (see
+        ``PushClient.stream``); after ``aclose()`` the stream pulls no more input and stops.
+        """
+        sender = self._get_sender()
+        check_pairs(pairs)
+        return self._results(self._relay(sender.stream(pairs, self._concurrency)))
+
+    @staticmethod
+    async def _results(indexed: AsyncIterator[tuple[int, SendResult]]) -> AsyncIterator[SendResult]:
+        async for _index, result in indexed:
             yield result
 
-    async def _stream_indexed(
-        self, pairs: Iterable[tuple[Notification, Target]] | AsyncIterable[tuple[Notification, Target]]
+    async def _relay(
+        self, stream: AsyncGenerator[tuple[int, SendResult], None]
     ) -> AsyncIterator[tuple[int, SendResult]]:
-        stream = self._get_sender().stream(pairs, self._concurrency)
         try:
             async for index, result in stream:
                 await call_callback(self._on_invalid_token, result)
@@ -86,12 +110,20 @@ class AsyncPushClient(BaseClient):
         return result
 
     async def aclose(self) -> None:
-        """Close connections. Safe to call twice."""
+        """Close connections, for good. Safe to call twice, and while other tasks send.
+
+        A ``send``/``send_many``/``stream`` running in another task returns promptly: answers already
+        had are kept, the rest fail with a ``TransportError`` saying the client was closed. Any later
+        ``send``/``send_many``/``stream`` raises ``ConfigurationError`` (the client does not reopen).
+        """
+        self._closed = True
         sender, self._sender = self._sender, None
         if sender is not None:
             await sender.aclose()
 
     async def __aenter__(self) -> AsyncPushClient:
+        if self._closed:
+            raise ConfigurationError("this AsyncPushClient is closed: create a new client to send again")
         return self
 
     async def __aexit__(

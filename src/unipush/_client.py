@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
+from typing import cast
 from urllib.parse import urlsplit
 
 import httpx
 
-from unipush._errors import ConfigurationError, ValidationError
+from unipush._errors import ConfigurationError, UnipushError, ValidationError
+from unipush._foreign import foreign_error
 from unipush._model import Notification
 from unipush._plugins import ProviderSpec, resolve_providers
 from unipush._provider import Provider, check_provider
@@ -21,7 +24,86 @@ from unipush._sending import Sender
 from unipush._targets import Target
 from unipush._transport import HttpxTransport, Transport, make_ssl_context
 
-__all__ = ["BaseClient", "ClientCore", "providers_from"]
+__all__ = ["BaseClient", "ClientCore", "check_batch", "check_pairs", "check_request", "providers_from"]
+
+# What a request must look like before it reaches the engine, which splits the URL by position.
+# RFC 9110 §4.2 / RFC 3986 §3: an absolute http(s) URL with a host (a name, IPv4, or [IPv6]), an
+# optional port, and a path of printable ASCII only (percent-encoded: no space, no control character).
+_URL = re.compile(r"https?://(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?(?:/[\x21-\x7e]*)?\Z")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 §5.6.2: method and field names
+_BAD_FIELD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 §5.5, RFC 9113 §8.2.1: no CR, LF, NUL
+_TCHAR = r"[!#$%&'*+.^_`|~0-9A-Za-z-]"
+_NAMES = re.compile(rf"(?:{_TCHAR}+(?:\n{_TCHAR}+)*)?")  # field names joined by "\n": one regex per request
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
+
+
+def check_request(provider: str, request: object) -> PreparedRequest:
+    """``request`` if it is a ``PreparedRequest`` the transport can send; else a one-line unipush error.
+
+    ``ConfigurationError`` for a request no input could make right (a relative URL, a bad method or
+    header name, wrong types), ``ValidationError`` for a control character in a header value.
+
+    A plugin's ``prepare`` is code unipush does not control: a relative URL, a
+    method or header the engine cannot encode would otherwise fail deep in the transport with a
+    foreign exception. The URL is never quoted (it may hold a token or a key).
+    """
+
+    def refuse(what: str) -> ConfigurationError:
+        return ConfigurationError(f"provider {provider!r} prepared an unusable request: {what}")
+
+    if not isinstance(request, PreparedRequest):
+        raise refuse(f"prepare must return a PreparedRequest, got {_kind(request)}")
+    # Typed as plain objects: a plugin's dataclass fields hold whatever it put there.
+    url: object = request.url
+    method: object = request.method
+    headers: object = request.headers
+    body: object = request.body
+    if not isinstance(url, str):
+        raise refuse(f"url must be a str, got {_kind(url)}")
+    match = _URL.match(url)
+    if match is None:
+        if not url.startswith(("https://", "http://")):
+            scheme = url.partition(":")[0] if ":" in url else ""
+            raise refuse(
+                "url must be an absolute https:// or http:// URL"
+                + (f", not {scheme.lower()!r}" if scheme.isalpha() else " (it is relative)")
+            )
+        raise refuse("url must have a host and a path of printable ASCII (percent-encode the rest)")
+    port = match.group(1)
+    if port is not None and not 0 < int(port) < 65536:
+        raise refuse(f"url port {port} is out of range")
+    if not isinstance(method, str) or _TOKEN.match(method) is None:
+        raise refuse(f"method must be an HTTP method name, got {method!r}"[:120])
+    if not isinstance(headers, Mapping):
+        raise refuse(f"headers must be a mapping, got {_kind(headers)}")
+    # The hot path: every request of every send passes here, so all names and all values are checked
+    # at once; only a request that fails is walked field by field, for the message.
+    try:
+        names, values = "\n".join(headers), "".join(headers.values())
+    except TypeError:
+        names = values = ""
+    if values and _NAMES.fullmatch(names) is not None and _BAD_FIELD_VALUE.search(values) is None:
+        return _checked_body(request, body, refuse)
+    for name, value in cast(Mapping[object, object], headers).items():
+        if not isinstance(name, str) or _TOKEN.match(name) is None:
+            raise refuse(f"header name {name!r} is not a valid field name"[:120])
+        if not isinstance(value, str):
+            raise refuse(f"header {name!r} must have a str value, got {_kind(value)}")
+        if _BAD_FIELD_VALUE.search(value) is not None:
+            # Most likely from the input (a collapse key, a topic): a value error, not a broken provider.
+            raise ValidationError(f"{provider} header {name}", "holds a control character (CR, LF, NUL...)")
+    return _checked_body(request, body, refuse)
+
+
+def _checked_body(
+    request: PreparedRequest, body: object, refuse: Callable[[str], ConfigurationError]
+) -> PreparedRequest:
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise refuse(f"body must be bytes, got {_kind(body)}")
+    return request
 
 
 def _utcnow() -> datetime:
@@ -74,11 +156,59 @@ class ClientCore:
             )
         return provider
 
+    def prepare(self, notification: Notification, target: Target) -> tuple[Provider, PreparedRequest]:
+        """Route ``target`` and render its request: the one path ``send``, batches and ``render`` share.
+
+        Raises only ``ValidationError``/``ConfigurationError``: a wrong argument type, no provider for
+        the target, a provider refusing the input, a provider (a plugin) raising anything else, or a
+        prepared request the transport could not send (``check_request``).
+        """
+        given: object = notification  # typed Notification for callers; a batch item may be anything
+        if not isinstance(given, Notification):
+            hint = (
+                " (build one with Notification(...) or Notification.from_dict(...))"
+                if isinstance(given, Mapping)
+                else ""
+            )
+            raise ValidationError("notification", f"must be a unipush Notification, got {_kind(given)}{hint}")
+        provider = self.provider_for(target)
+        try:
+            request = provider.prepare(notification, target, now=self._clock())
+        except UnipushError:
+            raise
+        except Exception as exc:
+            raise foreign_error(provider.name, "render", exc) from exc
+        return provider, check_request(provider.name, request)
+
     def render(self, notification: Notification, target: Target) -> PreparedRequest:
         """Prepare the request for ``target`` without sending it."""
-        if not isinstance(notification, Notification):
-            raise ValidationError("notification", f"must be a Notification, got {type(notification).__name__}")
-        return self.provider_for(target).prepare(notification, target, now=self._clock())
+        return self.prepare(notification, target)[1]
+
+
+def check_batch(notification: object, targets: object) -> None:
+    """``send_many``'s arguments as a whole: raise before anything is sent if the call cannot work."""
+    if not isinstance(notification, Notification):
+        raise ValidationError("notification", f"send_many takes one Notification, got {type(notification).__name__}")
+    if isinstance(targets, Target):
+        raise ValidationError(
+            "targets", f"send_many takes an iterable of targets, got one {type(targets).__name__}: pass [target]"
+        )
+    if isinstance(targets, (str, bytes)) or not _iterable(targets):
+        raise ValidationError("targets", f"send_many takes an iterable of targets, got {type(targets).__name__}")
+
+
+def check_pairs(pairs: object) -> None:
+    """``stream``'s argument as a whole: an iterable (or async iterable) of pairs, not one pair."""
+    if type(pairs) is tuple and len(pairs) == 2 and isinstance(pairs[0], Notification):
+        raise ValidationError("pairs", "stream takes an iterable of (notification, target) pairs, got one pair")
+    if isinstance(pairs, (str, bytes)) or not (_iterable(pairs) or hasattr(pairs, "__aiter__")):
+        raise ValidationError(
+            "pairs", f"stream takes an iterable of (notification, target) pairs, got {type(pairs).__name__}"
+        )
+
+
+def _iterable(value: object) -> bool:
+    return hasattr(value, "__iter__") or hasattr(value, "__getitem__")
 
 
 def providers_from(
@@ -162,6 +292,8 @@ class BaseClient:
         self._on_invalid_token = on_invalid_token
         self._http_client = http_client
         self._connections_per_origin = connections_per_origin
+        self._closed = False  # set for good by close()/aclose(): a closed client does not reopen
+        self._active: set[object] = set()  # PushClient: the batches in progress, failed at close()
 
     @property
     def providers(self) -> dict[str, Provider]:

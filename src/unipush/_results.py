@@ -111,8 +111,10 @@ class SendResult:
     """The final result for one target: exactly one per target, never an exception from a batch.
 
     ``error`` is a ``ProviderError`` (the provider said no), a ``TransportError`` (no answer after the
-    retries), or, in a batch only, the ``ValidationError`` that kept this one target from being rendered.
-    ``attempts`` counts the requests made (0 when nothing was sent).
+    retries, or the client was closed first), or, in a batch only, the ``ValidationError`` or
+    ``ConfigurationError`` that kept this one target from being routed or rendered (then ``target`` is
+    the batch item as given, even if it is not a ``Target``). ``attempts`` counts the requests made (0
+    when nothing was sent); a ``TransportError``'s message quotes the same count.
     """
 
     ok: bool
@@ -136,9 +138,14 @@ class SendResult:
     def __repr__(self) -> str:
         state = "ok" if self.ok else f"failed reason={self.reason!r}"
         return (
-            f"SendResult({state}, provider={self.provider!r}, target={self.target.short()!r}, "
+            f"SendResult({state}, provider={self.provider!r}, target={_short(self.target)!r}, "
             f"status={self.status_code}, attempts={self.attempts})"
         )
+
+
+def _short(target: object) -> str:
+    # In a batch, an item that was not a Target still gets its result (which holds the item as given).
+    return target.short() if isinstance(target, Target) else f"<not a target: {type(target).__name__}>"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,17 @@ It runs on one asyncio event loop: ``AsyncPushClient`` runs it on the caller's l
 a private loop thread. Per request the hot path is: render (pure) → attach credential (cached) →
 transport → parse (pure) → ``RetryPolicy.decide`` (pure). Only a request that needs a second attempt
 enters tenacity's retry loop, so the first attempt pays nothing for it.
+
+Closing (``aclose``) is final and loses nothing: an answer already had stays a result; a send still
+waiting ends at once as a failed result whose ``TransportError`` says the client was closed (no retry
+after that); a batch pulls no more input for ``stream`` and gives every remaining target of
+``send_many`` such a result, never sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import logging
 import ssl
@@ -18,7 +24,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from tenacity import AsyncRetrying, retry_if_result, stop_never
 
-from unipush._errors import ProviderError, TransportError, UnipushError, ValidationError
+from unipush._errors import ConfigurationError, ProviderError, TransportError, UnipushError, ValidationError
+from unipush._foreign import describe, foreign_error
 from unipush._model import Notification
 from unipush._provider import Provider
 from unipush._results import Outcome, PreparedRequest, SendResult
@@ -30,11 +37,41 @@ if TYPE_CHECKING:
     from unipush._client import ClientCore
     from unipush.fcm._topics import TopicManagementResult, TopicOperation
 
-__all__ = ["Sender", "logger"]
+__all__ = ["Sender", "logger", "unpack_pair"]
 
 logger = logging.getLogger("unipush")
 
 Pair = tuple[Notification, Target]
+
+CLOSED = "the client was closed"
+
+
+def unpack_pair(item: object) -> tuple[Notification, Target] | ValidationError:
+    """A ``stream`` input item as ``(notification, target)``, or the error that makes it a failed result."""
+    if type(item) is tuple and len(item) == 2:  # the common case, checked fast
+        return cast(Pair, item)
+    try:
+        notification, target = cast(Pair, item)
+    except (TypeError, ValueError):
+        return ValidationError("pairs", f"each item must be a (notification, target) pair, got {type(item).__name__}")
+    return notification, target
+
+
+def with_attempts(error: TransportError, attempts: int) -> TransportError:
+    """``error`` with its message saying how many requests were made: the count ``SendResult.attempts`` has.
+
+    Only the sender knows it (the engine sees one request attempt at a time), so the engine's messages
+    quote no count of their own and the final error is restated here, same type, same flags.
+    """
+    renamed = copy.copy(error)  # the same type, and its attributes (maybe_processed...)
+    renamed.args = (f"{error} ({attempts} attempt{'s' if attempts != 1 else ''})",)
+    renamed.__cause__ = error.__cause__  # a faithful restatement: same cause, same traceback
+    renamed.__suppress_context__ = True
+    return renamed.with_traceback(error.__traceback__)
+
+
+def _pair_provider(target: object) -> str:
+    return str(getattr(target, "provider", None) or "unknown")
 
 
 def _utcnow() -> datetime:
@@ -77,12 +114,39 @@ class Sender:
         self._timeout = timeout
         self._retry = retry
         self._clock = clock
+        self.closed = False
+        self._wake: asyncio.Event | None = None  # set at close: cuts retry backoffs short
+        # The tasks this sender started or was handed (batches, PushClient's sends): aclose() may
+        # cancel those; a caller's own task (AsyncPushClient.send) is never cancelled.
+        self._owned: set[asyncio.Task[Any]] = set()
+
+    def closed_result(self, target: object) -> SendResult:
+        """The result of a target never sent because the client was closed first."""
+        error = TransportError(f"{CLOSED} before this notification was sent", maybe_processed=False)
+        return SendResult(
+            ok=False, target=cast(Target, target), provider=_pair_provider(target), error=error, attempts=0
+        )
+
+    def _closed_error(self, cause: BaseException | None, *, maybe_processed: bool) -> TransportError:
+        error = TransportError(f"{CLOSED} before an answer came", maybe_processed=maybe_processed)
+        error.__cause__ = cause
+        return error
+
+    def _closing_cancel(self) -> bool:
+        """Whether a ``CancelledError`` here is this sender's own ``aclose()`` ending an owned task."""
+        task = asyncio.current_task()
+        if not self.closed or task is None or task not in self._owned:
+            return False
+        if hasattr(task, "uncancel"):  # Python 3.11+: this cancellation is handled, the task goes on
+            task.uncancel()
+        return True
 
     async def send(self, notification: Notification, target: Target) -> SendResult:
         """Send to one target; ``ValidationError``/``ConfigurationError`` raise, every answer is a result."""
-        provider = self._core.provider_for(target)
         # Rendered once: the same body and the same apns-id go out on every attempt.
-        request = provider.prepare(notification, target, now=self._clock())
+        provider, request = self._core.prepare(notification, target)
+        if self.closed:
+            return self.closed_result(target)
         if self._retry.budget is not None:
             self._retry.budget.record_attempt()
         sent, outcome, error, decision = await self._attempt(provider, request, 1, refreshed=False)
@@ -101,8 +165,14 @@ class Sender:
         outcome: Outcome | None = None
         error: TransportError | None = None
         ready = request
+        authorized = False
         try:
             ready = await authorize(provider, request, refresh=refresh, ssl_context=self._ssl_context)
+            if not isinstance(ready, PreparedRequest):
+                raise ConfigurationError(
+                    f"provider {provider.name!r}: authorize must return a PreparedRequest, got {type(ready).__name__}"
+                )
+            authorized = True
             response = await self._transport.request(
                 ready.method, ready.url, ready.headers, ready.body, timeout=self._timeout
             )
@@ -115,8 +185,25 @@ class Sender:
             # provider answer like any other, so a result, not an exception out of send().
             outcome = Outcome(ok=False, status_code=exc.status_code, error=exc, reason=exc.reason)
             logger.warning("%s %s: %s", provider.name, request.target.short(), exc)
+        except asyncio.CancelledError:
+            if not self._closing_cancel():
+                raise
+            error = self._closed_error(None, maybe_processed=True)
+        except UnipushError:
+            raise  # a credential hook's ConfigurationError/ValidationError: send() raises it, a batch reports it
+        except Exception as exc:
+            # A plugin's authorize hook, or a transport, broke its contract: only unipush's errors leave.
+            if not authorized:
+                raise foreign_error(provider.name, "authorize", exc) from exc
+            error = TransportError(f"the transport failed ({describe(exc)})", maybe_processed=True)
+            error.__cause__ = exc
         else:
-            outcome = provider.parse(ready, response.status, response.headers, response.body)
+            try:
+                outcome = provider.parse(ready, response.status, response.headers, response.body)
+                if not isinstance(outcome, Outcome):
+                    raise TypeError(f"parse returned {type(outcome).__name__}, not an Outcome")
+            except Exception as exc:  # parse must be total (docs/plugins.md); a plugin's may not be
+                outcome = _undecodable(provider.name, response.status, exc)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "%s %s attempt %d: %d %s",
@@ -126,8 +213,27 @@ class Sender:
                     outcome.status_code,
                     outcome.reason,
                 )
+        if self.closed:
+            # No retry once closed; an answer already had is kept, a missing one says why it is missing.
+            if outcome is None and error is not None and not str(error).startswith(CLOSED):
+                error = self._closed_error(error, maybe_processed=error.maybe_processed)
+            return ready, outcome, error, RetryDecision(False)
         decision = self._retry.decide(attempt, outcome, error, refreshed=refreshed)
         return ready, outcome, error, decision
+
+    async def _pause(self, delay: float) -> None:
+        """The backoff before a resend; ends early when the client is closed meanwhile."""
+        if delay <= 0 or self.closed:
+            return
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._wake.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            if not self._closing_cancel():
+                raise
 
     async def _retry_loop(
         self,
@@ -143,6 +249,12 @@ class Sender:
         state["decision"], state["refreshed"] = decision, False
 
         async def again() -> RetryDecision:
+            if self.closed:  # closed during the backoff: no further attempt, the last answer is not final
+                last = state["error"] or state["outcome"].error
+                processed = last.maybe_processed if isinstance(last, TransportError) else True
+                state["outcome"] = None
+                state["error"] = self._closed_error(last, maybe_processed=processed)
+                return RetryDecision(False)
             previous: RetryDecision = state["decision"]
             state["attempt"] += 1
             refresh = previous.refresh_credential
@@ -159,10 +271,10 @@ class Sender:
             retry=retry_if_result(lambda d: bool(d.retry)),
             wait=lambda _: float(state["decision"].delay),
             stop=stop_never,  # the policy counts attempts and spends the retry budget
-            sleep=asyncio.sleep,
+            sleep=self._pause,
             retry_error_callback=lambda _: None,
         )
-        await asyncio.sleep(decision.delay)
+        await self._pause(decision.delay)
         await retrying(again)
         return self._result(provider, target, state["outcome"], state["error"], attempts=state["attempt"])
 
@@ -176,6 +288,8 @@ class Sender:
         attempts: int,
     ) -> SendResult:
         if outcome is None:
+            if error is not None and attempts:
+                error = with_attempts(error, attempts)
             return SendResult(ok=False, target=target, provider=provider.name, error=error, attempts=attempts)
         return SendResult(
             ok=outcome.ok,
@@ -192,46 +306,88 @@ class Sender:
         )
 
     async def send_or_fail(self, notification: Notification, target: Target) -> SendResult:
-        """``send`` for batches: a target the provider refuses to render becomes a failed result."""
+        """``send`` for batches: a pair that cannot be rendered or routed becomes a failed result.
+
+        ``ClientCore.prepare`` turns every such failure (a plugin's exception of any type included) into
+        a ``ValidationError``/``ConfigurationError``, so one bad pair never aborts the batch.
+        """
+        if self.closed:
+            return self.closed_result(target)
         try:
             return await self.send(notification, target)
         except UnipushError as exc:
-            provider = getattr(target, "provider", "unknown")
+            provider = _pair_provider(target)
             if not isinstance(exc, ValidationError):
                 logger.warning("%s %s: %s", provider, _short(target), exc)
-            return SendResult(ok=False, target=target, provider=str(provider), error=exc, attempts=0)
+            return SendResult(ok=False, target=target, provider=provider, error=exc, attempts=0)
+
+    async def send_owned(self, notification: Notification, target: Target) -> SendResult:
+        """``send`` in a task this sender owns (PushClient's loop thread): ``aclose()`` may end it."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._owned.add(task)
+        try:
+            return await self.send(notification, target)
+        finally:
+            self._owned.discard(task)
+
+    def spawn(self, item: object) -> asyncio.Task[SendResult]:
+        """A task sending one batch item (a pair as the input gave it), owned by this sender."""
+        task = asyncio.get_running_loop().create_task(self._send_item(item))
+        self._owned.add(task)
+        task.add_done_callback(self._owned.discard)
+        return task
+
+    async def _send_item(self, item: object) -> SendResult:
+        pair = unpack_pair(item)
+        if isinstance(pair, ValidationError):
+            return SendResult(ok=False, target=cast(Target, item), provider="unknown", error=pair, attempts=0)
+        return await self.send_or_fail(*pair)
 
     async def stream(
-        self, pairs: Iterable[Pair] | AsyncIterable[Pair], concurrency: int
+        self, pairs: Iterable[Pair] | AsyncIterable[Pair], concurrency: int, *, finish_input: bool = False
     ) -> AsyncGenerator[tuple[int, SendResult], None]:
         """Yield ``(index, result)`` as sends complete, with at most ``concurrency`` in flight.
 
         The input is pulled lazily, one pair per free slot, so a generator of a million pairs is never
-        materialised: memory is O(concurrency).
+        materialised: memory is O(concurrency). Every item pulled gets one result, an item that is not
+        a pair included. After ``aclose()`` no more input is pulled, unless ``finish_input``
+        (``send_many``: every target gets its result, here "closed, not sent").
         """
-        pending: set[asyncio.Task[tuple[int, SendResult]]] = set()
+        tasks: dict[asyncio.Task[SendResult], tuple[int, object]] = {}
 
-        async def indexed(index: int, n: Notification, t: Target) -> tuple[int, SendResult]:
-            return index, await self.send_or_fail(n, t)
+        def finished(task: asyncio.Task[SendResult]) -> tuple[int, SendResult]:
+            index, item = tasks.pop(task)
+            if task.cancelled():  # cancelled before it ever ran (the client closed): never sent
+                pair = unpack_pair(item)
+                return index, self.closed_result(item if isinstance(pair, ValidationError) else pair[1])
+            return index, task.result()
 
         try:
             index = 0
-            async for notification, target in _aiter(pairs):
-                if len(pending) >= concurrency:
-                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            async for item in _aiter(pairs):
+                if self.closed:  # this item was pulled, so it gets its result; then stop, or finish the input
+                    pair = unpack_pair(item)
+                    yield index, self.closed_result(item if isinstance(pair, ValidationError) else pair[1])
+                    if not finish_input:
+                        break
+                    index += 1
+                    continue
+                if len(tasks) >= concurrency:
+                    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                     for task in done:
-                        yield task.result()
-                pending.add(asyncio.ensure_future(indexed(index, notification, target)))
+                        yield finished(task)
+                tasks[self.spawn(item)] = (index, item)
                 index += 1
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            while tasks:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    yield task.result()
+                    yield finished(task)
         finally:
-            for task in pending:
+            for task in tasks:
                 task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
     def retry(self) -> RetryPolicy:
@@ -265,15 +421,42 @@ class Sender:
         )
 
     async def aclose(self) -> None:
-        """Close the transport."""
-        await self._transport.aclose()
+        """Close for good: no retry after this, the transport closed, the owned sends still waiting ended.
+
+        Each send still waiting ends as a failed result saying the client was closed (``send`` in
+        another task included); answers already had are kept.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        if self._wake is not None:
+            self._wake.set()
+        await self._transport.aclose()  # the engine fails what it holds: those sends end by themselves
+        # One loop turn so a task created just before the close takes its first step (and sees it).
+        await asyncio.sleep(0)
+        rest = [task for task in self._owned if not task.done() and task is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()  # a plugin's slow authorize, a non-engine transport: ended, not waited for
+        if rest:
+            await asyncio.wait(rest)
+
+
+def _undecodable(provider: str, status: int, exc: Exception) -> Outcome:
+    """The outcome of an answer the provider's ``parse`` could not decode: a final failure, not retried."""
+    error = ProviderError(
+        f"provider {provider!r} could not decode its answer (HTTP {status}; {describe(exc)})",
+        provider=provider,
+        status_code=status,
+    )
+    error.__cause__ = exc
+    return Outcome(ok=False, status_code=status, error=error)
 
 
 def _short(target: object) -> str:
-    return target.short() if isinstance(target, Target) else repr(target)[:16]
+    return target.short() if isinstance(target, Target) else f"<not a target: {type(target).__name__}>"
 
 
-async def _aiter(pairs: Iterable[Pair] | AsyncIterable[Pair]) -> AsyncIterator[Pair]:
+async def _aiter(pairs: Iterable[Pair] | AsyncIterable[Pair]) -> AsyncIterator[object]:
     if isinstance(pairs, AsyncIterable):
         async for pair in pairs:
             yield pair

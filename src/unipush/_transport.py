@@ -109,6 +109,13 @@ class _Body:
         return b"".join(self.chunks)
 
 
+def _origin(url: str) -> str:
+    """The scheme and host of ``url`` for an error message: never the path, which may hold a device token
+    (APNs ``/3/device/<token>``) or a Web Push endpoint's capability secret."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class HttpxTransport:
     """A transport over a user's ``httpx.AsyncClient`` or ``httpx.Client`` (run in a worker thread)."""
 
@@ -128,15 +135,15 @@ class HttpxTransport:
             else:
                 response, content = await asyncio.to_thread(self._sync_request, method, url, fields, body, timeout)
         except httpx.TimeoutException as exc:
-            raise _errors.TimeoutError(f"{method} {url}: {exc}") from exc
+            raise _errors.TimeoutError(f"{method} {_origin(url)}: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise TransportError(f"{method} {url}: {exc}") from exc
+            raise TransportError(f"{method} {_origin(url)}: {exc}") from exc
         except ValueError as exc:
             # httpcore reads ``:status`` with int(): "2oo" ends there, not in an httpx error.
-            raise TransportError(f"{urlsplit(url).netloc} sent a malformed response ({exc})") from exc
+            raise TransportError(f"{_origin(url)} sent a malformed response ({exc})") from exc
         if not 200 <= response.status_code <= 599:
             # As in the engine: no final status code, no answer to decode (RFC 9110 §15).
-            raise TransportError(f"{method} {url}: malformed response: status {response.status_code}")
+            raise TransportError(f"{method} {_origin(url)}: malformed response: status {response.status_code}")
         return _Response(response.status_code, {k.lower(): v for k, v in response.headers.items()}, content.join())
 
     def _sync_request(

@@ -135,7 +135,9 @@ def test_iid_host_defaults_to_google_and_follows_a_custom_base_url(service_accou
 def test_a_bad_iid_host_is_a_configuration_error(service_account_info: dict[str, Any]) -> None:
     from unipush import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match=r"^FCM: iid_base_url must be an absolute http\(s\) URL, got 'iid'$"):
+    with pytest.raises(
+        ConfigurationError, match=r"^FCM: iid_base_url must be an absolute URL with a scheme, got 'iid'$"
+    ):
         FCM(service_account=service_account_info, iid_base_url="iid")
 
 

@@ -123,7 +123,10 @@ def _refusal(endpoint: str, provider: WebPush) -> ValidationError | None:
 def test_a_non_public_ipv4_address_is_refused_in_every_spelling(address: ipaddress.IPv4Address, scheme: str) -> None:
     for name, host in _v4_spellings(address).items():
         for provider in (DEFAULT, LOCAL):
-            loopback_allowed = provider is LOCAL and address.is_loopback and name == "dotted"
+            # The opt-in admits loopback written plainly: 127.x.y.z dotted, or an IPv6 literal that *is* ::1
+            # (the "compatible" spelling of 0.0.0.1, [::0.0.0.1], is the IPv6 loopback address itself).
+            is_v6_loopback = name == "compatible" and ipaddress.IPv6Address(host.strip("[]")).is_loopback
+            loopback_allowed = provider is LOCAL and ((address.is_loopback and name == "dotted") or is_v6_loopback)
             refusal = _refusal(_endpoint(host, scheme), provider)
             if loopback_allowed:
                 assert refusal is None, (name, host)

@@ -163,7 +163,6 @@ class Pool:
         attempts = engine.max_connect_attempts
         error: BaseException | None = None
         succeeded = False
-        made = 0
         try:
             for attempt in range(attempts):
                 if attempt:
@@ -172,14 +171,17 @@ class Pool:
                     self.pending.popleft()
                 if self._closed or not self.pending:
                     return  # nobody waits any more
-                made += 1
                 try:
                     await self._open_one()
                 except (OSError, asyncio.TimeoutError, TransportError) as exc:
                     error = exc
                     engine.connect_failures += 1
                     _log.info(
-                        "connecting to %s failed (attempt %d of %d): %s", self.authority, attempt + 1, attempts, exc
+                        "connecting to %s failed (connection try %d of %d): %s",
+                        self.authority,
+                        attempt + 1,
+                        attempts,
+                        exc,
                     )
                     if isinstance(exc, ssl.SSLCertVerificationError) or getattr(exc, "permanent", False):
                         break  # a wrong certificate or a server without HTTP/2 will not fix itself
@@ -191,10 +193,8 @@ class Pool:
             if succeeded and self.pending:
                 self._maybe_connect()  # still more waiting than the open connections can take
         if not self._open:
-            self._fail_pending(
-                f"cannot connect to {self.authority} ({made} attempt{'s' if made > 1 else ''}): {error}",
-                error,
-            )
+            # No count here: the sender quotes the one count the result has (SendResult.attempts).
+            self._fail_pending(f"cannot connect to {self.authority}: {error}", error)
 
     async def _open_one(self) -> None:
         """One connection attempt: TCP, TLS with ALPN h2, then the server's first SETTINGS frame."""
