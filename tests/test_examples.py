@@ -24,6 +24,7 @@ EXPECTED = {
     "django_prune.py": "after: 4 devices",
     "campaign_processes.py": "3,000 targets: 2,998 delivered, 2 failed (2 dead tokens to delete)",
     "shared_token.py": "4 processes: 400 of 400 delivered, 1 provider token",
+    "live_activity_broadcast.py": "pushes per fan: [4, 4, 4] (1 start + 3 broadcasts each)",
     "fcm_topics.py": "the topic message reached 3 devices",
     "celery_campaign.py": "after: 950 devices",
     "safe_pruning.py": "fixed: 48 delivered, 2 dead, 48 devices kept",

@@ -26,6 +26,7 @@ from unipush import (
     FCM,
     Action,
     APNs,
+    ApnsChannel,
     ApnsDevice,
     ApnsOptions,
     FcmCondition,
@@ -288,7 +289,13 @@ NOTIFICATION_KEYS = ["v", *field_names(Notification), "unknown"]
 OPTION_KEYS = sorted({*field_names(ApnsOptions), *field_names(FcmOptions), *field_names(WebPushOptions)})
 TARGET_FORMS = [
     target.to_dict()
-    for target in (ApnsDevice("ab" * 32), FcmDevice("t"), FcmTopic("news"), FcmCondition("'a' in topics"))
+    for target in (
+        ApnsDevice("ab" * 32),
+        ApnsChannel("dHN0LXNyY2gtY2hubA==", storage=1),
+        FcmDevice("t"),
+        FcmTopic("news"),
+        FcmCondition("'a' in topics"),
+    )
 ] + [subscription().to_dict()]
 
 
@@ -302,6 +309,14 @@ CONSTRUCTORS: dict[str, tuple[Callable[..., object], st.SearchStrategy[dict[str,
     "FcmOptions": (FcmOptions, kwargs_for(field_names(FcmOptions), OPTION_PLAUSIBLE[FcmOptions])),
     "WebPushOptions": (WebPushOptions, kwargs_for(field_names(WebPushOptions), OPTION_PLAUSIBLE[WebPushOptions])),
     "ApnsDevice": (ApnsDevice, kwargs_for(["token"], {"token": st.just("ab" * 32)}, required=("token",))),
+    "ApnsChannel": (
+        ApnsChannel,
+        kwargs_for(
+            ["channel_id", "storage"],
+            {"channel_id": st.just("dHN0LXNyY2gtY2hubA=="), "storage": st.sampled_from([None, 0, 1])},
+            required=("channel_id",),
+        ),
+    ),
     "FcmDevice": (FcmDevice, kwargs_for(["token"], {"token": plain_text}, required=("token",))),
     "FcmTopic": (FcmTopic, kwargs_for(["name"], {"name": st.just("/topics/news")}, required=("name",))),
     "FcmCondition": (FcmCondition, kwargs_for(["expr"], {"expr": st.just("'a' in topics")}, required=("expr",))),

@@ -36,7 +36,7 @@ from unipush import (
     _serialize,
     target_from_dict,
 )
-from unipush.apns import ApnsDevice
+from unipush.apns import ApnsChannel, ApnsDevice
 from unipush.fcm import FcmCondition, FcmDevice, FcmTopic
 from unipush.webpush import WebPushSubscription
 
@@ -358,7 +358,7 @@ REFUSED_TARGETS = [
     ({"v": 1, "type": "device", "token": TOKEN}, r"target\.provider: is required"),
     ({"v": 1, "provider": 3, "type": "device"}, r"target\.provider: must be a provider name"),
     ({"v": 1, "provider": "nosuch", "type": "device"}, r"target\.provider: no provider named 'nosuch' is installed"),
-    ({"v": 1, "provider": "apns", "token": TOKEN}, r"target\.type: is required \(one of 'device'\)"),
+    ({"v": 1, "provider": "apns", "token": TOKEN}, r"target\.type: is required \(one of 'device', 'channel'\)"),
     (
         {"v": 1, "provider": "fcm", "type": "group", "token": "t"},
         r"target\.type: must be one of 'device', 'topic', 'condition'",
@@ -547,5 +547,5 @@ def test_target_types_are_read_without_building_the_provider() -> None:
         "topic": FcmTopic,
         "condition": FcmCondition,
     }
-    assert dict(_serialize.provider_target_types("apns")) == {"device": ApnsDevice}
+    assert dict(_serialize.provider_target_types("apns")) == {"device": ApnsDevice, "channel": ApnsChannel}
     assert dict(_serialize.provider_target_types("webpush")) == {"subscription": WebPushSubscription}

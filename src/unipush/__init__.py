@@ -1,6 +1,6 @@
 """unipush: send push notifications to APNs, FCM HTTP v1 and Web Push from one model.
 
-Describe a ``Notification`` once, pick targets (``ApnsDevice``, ``FcmDevice``, ``FcmTopic``,
+Describe a ``Notification`` once, pick targets (``ApnsDevice``, ``ApnsChannel``, ``FcmDevice``, ``FcmTopic``,
 ``FcmCondition``, ``WebPushSubscription`` or a plugin's), and send them through ``PushClient`` or
 ``AsyncPushClient``. ``client.render(notification, target)`` shows exactly what would be sent.
 """
@@ -33,7 +33,7 @@ from unipush._serialize import target_from_dict
 from unipush._sync import PushClient
 from unipush._targets import Target
 from unipush._validate import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
-from unipush.apns import APNs, ApnsDevice, ApnsOptions, ApnsReason
+from unipush.apns import APNs, ApnsChannel, ApnsDevice, ApnsOptions, ApnsReason
 from unipush.fcm import (
     FCM,
     FcmCondition,
@@ -55,6 +55,7 @@ __all__ = [
     "PROVIDER_ENTRY_POINT_GROUP",
     "APNs",
     "Action",
+    "ApnsChannel",
     "ApnsDevice",
     "ApnsOptions",
     "ApnsReason",

@@ -11,6 +11,7 @@ from unipush._model import Notification
 from unipush._results import BatchResult, SendResult
 from unipush._sending import Sender, call_callback
 from unipush._targets import Target
+from unipush.apns._channels import AsyncApnsChannels, apns_provider
 from unipush.fcm._target import FcmDevice, FcmTopic
 from unipush.fcm._topics import TopicManagementResult, TopicOperation
 
@@ -84,6 +85,11 @@ class AsyncPushClient(BaseClient):
                 yield index, result
         finally:
             await stream.aclose()
+
+    @property
+    def apns_channels(self) -> AsyncApnsChannels:
+        """Create, read, list and delete APNs broadcast channels (iOS 18); needs ``apns=``."""
+        return AsyncApnsChannels(apns_provider(self.providers), self._get_sender)
 
     async def subscribe_to_topic(
         self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice] | str | FcmDevice

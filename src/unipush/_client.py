@@ -349,12 +349,14 @@ class BaseClient:
             certificate = cert_of() if callable(cert_of) else None
             if certificate is None:
                 continue
-            parts = urlsplit(str(getattr(provider, "base_url", "")))
-            if parts.hostname is None:
-                continue
-            context = make_ssl_context(self._verify)
-            certificate.load_into(context)
-            contexts[(parts.hostname, parts.port or 443)] = context
+            # APNs also has its channel-management host (broadcast channels), with the same certificate.
+            for url in (getattr(provider, "base_url", ""), getattr(provider, "manage_base_url", "")):
+                parts = urlsplit(str(url))
+                if parts.hostname is None:
+                    continue
+                context = make_ssl_context(self._verify)
+                certificate.load_into(context)
+                contexts[(parts.hostname, parts.port or 443)] = context
         return contexts
 
     def _make_sender(self) -> Sender:

@@ -18,7 +18,7 @@ import copy
 import inspect
 import logging
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
@@ -32,7 +32,7 @@ from unipush._pruning import PruningWatch
 from unipush._results import Outcome, PreparedRequest, SendResult
 from unipush._retry import RetryDecision, RetryPolicy
 from unipush._targets import Target
-from unipush._transport import Transport
+from unipush._transport import Transport, TransportResponse
 
 if TYPE_CHECKING:
     from unipush._client import ClientCore
@@ -394,6 +394,19 @@ class Sender:
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The client's retry policy."""
+        return self._retry
+
+    async def exchange(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> TransportResponse:
+        """One HTTP exchange through this sender's transport and timeout, outside the notification path.
+
+        For requests that are not notifications (APNs channel management), which decode their answers
+        and drive their own retries; raises ``TransportError``.
+        """
+        return await self._transport.request(method, url, headers, body, timeout=self._timeout)
 
     async def manage_topic(
         self, operation: TopicOperation, topic: object, tokens: object, *, concurrency: int

@@ -827,11 +827,11 @@ def target_schema(target_classes: Sequence[type[Target]] | None = None) -> dict[
     ``target_classes`` defaults to the built-in targets (the shipped file); pass a plugin's to get its
     schema too.
     """
-    from unipush.apns import ApnsDevice
+    from unipush.apns import ApnsChannel, ApnsDevice
     from unipush.fcm import FcmCondition, FcmDevice, FcmTopic
     from unipush.webpush import WebPushSubscription
 
-    classes = target_classes or (ApnsDevice, FcmDevice, FcmTopic, FcmCondition, WebPushSubscription)
+    classes = target_classes or (ApnsDevice, ApnsChannel, FcmDevice, FcmTopic, FcmCondition, WebPushSubscription)
     defs: dict[str, Any] = {}
     branches = [_codec_for(cls).schema(defs) for cls in classes]
     return {

@@ -24,6 +24,8 @@ from unipush._model import Notification
 from unipush._results import BatchResult, SendResult
 from unipush._sending import Sender, unpack_pair
 from unipush._targets import Target
+from unipush.apns._broadcast import ChannelAnswer
+from unipush.apns._channels import ApnsChannels, SenderWork, apns_provider
 from unipush.fcm._target import FcmDevice, FcmTopic
 from unipush.fcm._topics import TopicManagementResult, TopicOperation, registration_tokens, topic_name
 
@@ -159,6 +161,15 @@ class PushClient(BaseClient):
                 raise result
             self._callback(result)
             yield index, result
+
+    @property
+    def apns_channels(self) -> ApnsChannels:
+        """Create, read, list and delete APNs broadcast channels (iOS 18); needs ``apns=``."""
+        return ApnsChannels(apns_provider(self.providers), self._run_channel_call)
+
+    def _run_channel_call(self, work: SenderWork) -> ChannelAnswer:
+        loop, sender = self._get()
+        return loop.run(work(sender))
 
     def subscribe_to_topic(
         self, topic: str | FcmTopic, tokens: Iterable[str | FcmDevice] | str | FcmDevice

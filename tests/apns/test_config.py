@@ -22,7 +22,7 @@ from unipush._errors import ConfigurationError, InvalidTokenError, ValidationErr
 from unipush._model import Notification
 from unipush._provider import Provider
 from unipush._targets import Target
-from unipush.apns import APNs, ApnsDevice, ApnsOptions, ApnsReason
+from unipush.apns import APNs, ApnsChannel, ApnsDevice, ApnsOptions, ApnsReason
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 KEY_ID = "ABC123DEFG"
@@ -168,7 +168,7 @@ def test_is_a_provider(p256_pem: bytes) -> None:
     config = token_config(p256_pem)
     assert isinstance(config, Provider)
     assert config.name == "apns"
-    assert config.target_types == (ApnsDevice,)
+    assert config.target_types == (ApnsDevice, ApnsChannel)
     assert (config.topic, config.key_id, config.team_id) == ("com.example.app", KEY_ID, TEAM_ID)
     assert config.client_cert() is None
 

@@ -30,6 +30,8 @@ EXPECTED: dict[ApnsReason, tuple[int, type[ProviderError], bool, bool, bool]] = 
     R.MISSING_TOPIC: (400, ProviderError, False, False, False),
     R.PAYLOAD_EMPTY: (400, ProviderError, False, False, False),
     R.TOPIC_DISALLOWED: (400, ProviderError, False, False, False),
+    R.BAD_CHANNEL_ID: (400, ProviderError, False, False, False),
+    R.CHANNEL_NOT_REGISTERED: (400, InvalidTokenError, True, False, False),
     R.BAD_CERTIFICATE: (403, AuthenticationError, False, False, False),
     R.BAD_CERTIFICATE_ENVIRONMENT: (403, AuthenticationError, False, False, False),
     R.EXPIRED_PROVIDER_TOKEN: (403, AuthenticationError, False, True, True),
@@ -58,7 +60,7 @@ def body(reason: str, **extra: object) -> bytes:
 
 def test_every_reason_is_covered() -> None:
     assert set(EXPECTED) == set(ApnsReason)
-    assert len(ApnsReason) == 33
+    assert len(ApnsReason) == 35
 
 
 @pytest.mark.parametrize("reason", list(ApnsReason), ids=lambda r: r.value)

@@ -39,9 +39,10 @@ from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
 from unipush._validate import read_error_reason, service_url
 from unipush.apns._auth import _TEN_ALNUM, ProviderTokenSigner
+from unipush.apns._broadcast import MANAGE_BASE_URLS, broadcast_path, render_broadcast
 from unipush.apns._decode import parse_response
 from unipush.apns._encode import render
-from unipush.apns._target import ApnsDevice
+from unipush.apns._target import ApnsChannel, ApnsDevice
 
 __all__ = ["APNs", "ClientCertificate", "Environment", "KeySource"]
 
@@ -103,6 +104,9 @@ class APNs:
         topic: the app's bundle ID. Push types add their suffix (``.voip``, ``.push-type.liveactivity``...).
         environment: ``"production"`` (default) or ``"sandbox"``.
         base_url: overrides the environment's URL (a proxy, or a local emulator).
+        manage_base_url: overrides the environment's channel-management URL, where broadcast channels
+            (iOS 18) are managed: ``https://api-manage-broadcast.push.apple.com:2196`` in production,
+            ``https://api-manage-broadcast.sandbox.push.apple.com:2195`` in the sandbox.
         cert: certificate auth instead of ``key``: a ``.p12``/PEM path, PEM text, or bytes.
         cert_key: the certificate's private key when it is not in ``cert`` (path, PEM or DER).
         cert_password: the password of the ``.p12`` or of an encrypted ``cert_key``.
@@ -113,7 +117,16 @@ class APNs:
         ConfigurationError: a setting or credential is missing, unreadable or of the wrong kind.
     """
 
-    __slots__ = ("_base_url", "_client_cert", "_environment", "_key_id", "_signer", "_team_id", "_topic")
+    __slots__ = (
+        "_base_url",
+        "_client_cert",
+        "_environment",
+        "_key_id",
+        "_manage_base_url",
+        "_signer",
+        "_team_id",
+        "_topic",
+    )
 
     def __init__(
         self,
@@ -124,6 +137,7 @@ class APNs:
         topic: str,
         environment: Environment = "production",
         base_url: str | None = None,
+        manage_base_url: str | None = None,
         cert: KeySource | None = None,
         cert_key: KeySource | None = None,
         cert_password: str | bytes | None = None,
@@ -134,6 +148,7 @@ class APNs:
             raise ConfigurationError(f"APNs environment must be 'production' or 'sandbox', got {environment!r}")
         self._environment: Environment = environment
         self._base_url = _base_url(base_url, environment)
+        self._manage_base_url = _base_url(manage_base_url, environment, MANAGE_BASE_URLS, "manage_base_url")
         self._signer: ProviderTokenSigner | None = None
         self._client_cert: ClientCertificate | None = None
         self._key_id: str | None = None
@@ -166,29 +181,38 @@ class APNs:
 
     # A class attribute, not a property: ``unipush.target_from_dict`` reads it from the entry point's
     # class without building the provider (src/unipush/_serialize.py).
-    target_types: tuple[type[Target], ...] = (ApnsDevice,)
-    """``(ApnsDevice,)``."""
+    target_types: tuple[type[Target], ...] = (ApnsDevice, ApnsChannel)
+    """``(ApnsDevice, ApnsChannel)``."""
 
     def prepare(
         self, notification: Notification, target: Target, *, now: datetime, apns_id: str | None = None
     ) -> PreparedRequest:
-        """Render the request for one device.
+        """Render the request for one device, or one broadcast to a channel.
 
         Args:
             notification: what to send.
-            target: an ``ApnsDevice``.
+            target: an ``ApnsDevice``, or an ``ApnsChannel`` (a broadcast: ``POST /4/broadcasts/apps/<bundle
+                ID>``, which must be a Live Activity update or end; see ``unipush.apns._broadcast``).
             now: the send time (aware); the base of ``apns-expiration`` and of the provider token.
             apns_id: the request id (a lower-case UUID); a new one when ``None``. Pass the same id on every
-                attempt of one notification so APNs and your logs can match them.
+                attempt of one notification so APNs and your logs can match them. A broadcast sends it as
+                ``apns-request-id``.
 
         Raises:
             ValidationError: the notification breaks an APNs rule or the payload is too large.
         """
-        if not isinstance(target, ApnsDevice):
-            raise ValidationError("target", f"APNs sends to ApnsDevice targets, got {type(target).__name__}")
+        if not isinstance(target, (ApnsDevice, ApnsChannel)):
+            raise ValidationError(
+                "target", f"APNs sends to ApnsDevice and ApnsChannel targets, got {type(target).__name__}"
+            )
         if apns_id is None:
             apns_id = str(uuid.uuid4())
-        payload, headers, body = render(notification, topic=self._topic, now=now, apns_id=apns_id)
+        if isinstance(target, ApnsChannel):
+            payload, headers, body = render_broadcast(notification, target, now=now, request_id=apns_id)
+            url = f"{self._base_url}{broadcast_path(self._topic)}"
+        else:
+            payload, headers, body = render(notification, topic=self._topic, now=now, apns_id=apns_id)
+            url = f"{self._base_url}/3/device/{target.token}"
         pending = False
         if self._signer is not None:
             # The in-memory token, or none yet when it must come from a store (I/O): then ``authorize``
@@ -204,7 +228,7 @@ class APNs:
             provider="apns",
             target=target,
             method="POST",
-            url=f"{self._base_url}/3/device/{target.token}",
+            url=url,
             headers=headers,
             body=body,
             payload=payload,
@@ -296,6 +320,11 @@ class APNs:
         return self._base_url
 
     @property
+    def manage_base_url(self) -> str:
+        """The channel-management URL broadcast channels are created, read, listed and deleted at."""
+        return self._manage_base_url
+
+    @property
     def key_id(self) -> str | None:
         """The Key ID (token auth)."""
         return self._key_id
@@ -334,10 +363,12 @@ def _bundle_id(topic: object) -> str:
     return topic
 
 
-def _base_url(base_url: object, environment: str) -> str:
+def _base_url(
+    base_url: object, environment: str, defaults: Mapping[str, str] = BASE_URLS, name: str = "base_url"
+) -> str:
     if base_url is None:
-        return BASE_URLS[environment]
-    return service_url("APNs", "base_url", base_url)
+        return defaults[environment]
+    return service_url("APNs", name, base_url)
 
 
 def _ten_alnum(name: str, value: object) -> str:

@@ -42,6 +42,9 @@ class ApnsReason(str, Enum):
     MISSING_TOPIC = "MissingTopic"
     PAYLOAD_EMPTY = "PayloadEmpty"
     TOPIC_DISALLOWED = "TopicDisallowed"
+    # 400, broadcast and channel management (iOS 18)
+    BAD_CHANNEL_ID = "BadChannelId"
+    CHANNEL_NOT_REGISTERED = "ChannelNotRegistered"
     # 403
     BAD_CERTIFICATE = "BadCertificate"
     BAD_CERTIFICATE_ENVIRONMENT = "BadCertificateEnvironment"
@@ -114,6 +117,14 @@ _RULES: dict[ApnsReason, _Rule] = {
     R.UNRELATED_KEY_ID_IN_TOKEN: _Rule(
         AuthenticationError, hint="this connection is bound to another signing key; use a separate connection"
     ),
+    # A broadcast channel that does not exist (deleted, or created in the other environment: channels are
+    # per environment): like a dead token, the target is gone for good.
+    R.CHANNEL_NOT_REGISTERED: _Rule(
+        InvalidTokenError,
+        token_invalid=True,
+        hint="the channel does not exist in this APNs environment (deleted, or created in the other one)",
+    ),
+    R.BAD_CHANNEL_ID: _Rule(hint="the apns-channel-id is not a channel id APNs issued"),
     R.UNREGISTERED: _Rule(InvalidTokenError, token_invalid=True, hint="the device token is no longer active"),
     R.EXPIRED_TOKEN: _Rule(InvalidTokenError, token_invalid=True, hint="the device token has expired"),
     R.PAYLOAD_TOO_LARGE: _Rule(hint="the payload is over the APNs size limit"),
@@ -142,16 +153,18 @@ def _rule_for_status(status: int) -> _Rule:
     return _Rule()
 
 
-def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
+def parse_response(status: int, headers: Mapping[str, str], body: bytes, *, subject: str = "notification") -> Outcome:
     """Decode one APNs answer.
 
     Args:
         status: the HTTP ``:status``.
         headers: the response headers (any case).
         body: the response body (JSON on errors, empty on success).
+        subject: what was refused, for the error message (``"channel request"`` for channel management).
     """
     lowered = {key.lower(): value for key, value in headers.items()}
-    message_id = lowered.get("apns-id")
+    # Broadcasts and channel requests are identified by apns-request-id rather than apns-id.
+    message_id = lowered.get("apns-id") or lowered.get("apns-request-id")
     if 200 <= status < 300:
         return Outcome(ok=True, status_code=status, message_id=message_id)
 
@@ -163,7 +176,7 @@ def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Outc
     invalidated_at = _invalidated_at(timestamp) if rule.token_invalid else None
     retry_after = retry_after_from_headers(lowered) if rule.retryable else None
 
-    message = f"APNs refused the notification: HTTP {status}"
+    message = f"APNs refused the {subject}: HTTP {status}"
     if raw_reason is not None:
         if reason is not None:
             message += f" {raw_reason}"

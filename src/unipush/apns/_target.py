@@ -1,14 +1,17 @@
-"""``ApnsDevice``: an APNs device token as a push target."""
+"""APNs push targets: ``ApnsDevice`` (a device token) and ``ApnsChannel`` (a broadcast channel, iOS 18)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
-from typing import ClassVar
+from enum import IntEnum
+from typing import ClassVar, Literal
 
 from unipush._errors import ValidationError
 from unipush._targets import Target
 
-__all__ = ["ApnsDevice"]
+__all__ = ["ApnsChannel", "ApnsDevice", "ApnsStoragePolicy"]
 
 _HEX = frozenset("0123456789abcdef")
 # Device tokens are 32 bytes today, but Apple says their length may change and not to hard-code it;
@@ -54,3 +57,82 @@ class ApnsDevice(Target):
     def __repr__(self) -> str:
         # Tokens are shortened in reprs so they do not end up whole in logs.
         return f"ApnsDevice({self.short()!r})"
+
+
+class ApnsStoragePolicy(IntEnum):
+    """A broadcast channel's ``message-storage-policy``, chosen when the channel is created.
+
+    Apple, "Sending channel management requests to APNs": with ``NO_STORAGE`` (0) APNs delivers a
+    broadcast only to devices that are online and gives the channel a higher publishing budget; with
+    ``MOST_RECENT`` (1) it keeps the most recent broadcast for devices that come online later. A channel
+    with no storage accepts only ``apns-expiration: 0``.
+    """
+
+    NO_STORAGE = 0
+    MOST_RECENT = 1
+
+
+StoragePolicyValue = Literal[0, 1]
+"""The plain values accepted wherever an ``ApnsStoragePolicy`` is expected."""
+
+
+def storage_policy(field: str, value: object) -> ApnsStoragePolicy:
+    """``value`` (an ``ApnsStoragePolicy``, 0 or 1) as the enum member; ``ValidationError`` otherwise."""
+    if isinstance(value, ApnsStoragePolicy):
+        return value
+    if type(value) is int and value in (0, 1):
+        return ApnsStoragePolicy(value)
+    raise ValidationError(field, f"must be ApnsStoragePolicy.NO_STORAGE (0) or MOST_RECENT (1), got {value!r}")
+
+
+def channel_id(field: str, value: object) -> str:
+    """A broadcast channel id, checked: the base64 string APNs returned when the channel was created."""
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be the base64 channel id string, got {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise ValidationError(field, "must not be empty")
+    # Apple (ActivityKit PushType.channel, "Sending broadcast push notification requests to APNs"): the
+    # channel id is a base64-encoded string; it travels as is in the apns-channel-id header.
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError(
+            field, "must be base64 (A-Z, a-z, 0-9, '+', '/', '=' padding), as APNs returned it"
+        ) from None
+    return text
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ApnsChannel(Target):
+    """A broadcast channel (iOS and iPadOS 18): one request updates every Live Activity subscribed to it.
+
+    ``channel_id`` is the base64 id APNs returned when the channel was created
+    (``client.apns_channels.create(...)``); apps subscribe a Live Activity to it with
+    ``pushType: .channel(id)``, or a push-to-start with ``ApnsOptions(input_push_channel=id)``.
+    ``storage`` is the channel's message-storage policy when you know it: with ``NO_STORAGE`` a ``ttl``
+    other than 0 is refused before sending, and ``apns-expiration`` defaults to 0 unless the channel is
+    ``MOST_RECENT`` (see ``docs/apns.md``, "Broadcast push").
+
+    A notification sent to a channel goes to ``POST /4/broadcasts/apps/<bundle id>`` with
+    ``apns-channel-id``, and must be a Live Activity ``update`` or ``end``.
+    """
+
+    provider: ClassVar[str] = "apns"
+    target_type: ClassVar[str] = "channel"
+    channel_id: str
+    storage: ApnsStoragePolicy | StoragePolicyValue | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channel_id", channel_id("channel_id", self.channel_id))
+        if self.storage is not None:
+            object.__setattr__(self, "storage", storage_policy("storage", self.storage))
+
+    @property
+    def key(self) -> str:
+        """The channel id."""
+        return self.channel_id
+
+    def __repr__(self) -> str:
+        storage = "" if self.storage is None else f", storage={ApnsStoragePolicy(self.storage).name}"
+        return f"ApnsChannel({self.channel_id!r}{storage})"

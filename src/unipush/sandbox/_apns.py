@@ -55,6 +55,20 @@ Choices where Apple's documentation is silent:
   Apple's push-type table says which suffix each type needs but not which reason a mismatch gets;
   ``BadTopic`` ("The apns-topic is invalid") names the header that is wrong.
 
+**Broadcast push (iOS 18).** The same server also answers Apple's broadcast API
+(``POST /4/broadcasts/apps/<bundle ID>`` with ``apns-channel-id``) and, standing in for Apple's separate
+channel-management host, ``/1/apps/<bundle ID>/channels`` (POST create, GET read, DELETE delete, with
+``apns-channel-id`` for the last two) and ``GET /1/apps/<bundle ID>/all-channels``: point
+``APNs(manage_base_url=...)`` at it (``Sandbox.apns_config()`` does). A Live Activity started on a device
+with a push carrying ``aps.input-push-channel`` subscribes that device to the channel, as ActivityKit
+does; a broadcast is then recorded in the inbox once per subscribed device token (an ``end`` also ends
+those subscriptions). Broadcast checks: ``apns-channel-id`` present and base64 (``400 BadChannelId``),
+the channel created for this bundle ID (``400 ChannelNotRegistered``), ``apns-push-type: liveactivity``
+(``400 InvalidPushType``), ``apns-priority`` 1, 5 or 10, and ``apns-expiration`` 0 on a channel created
+with message-storage policy 0 (``400 BadExpirationDate``). A create body that is not
+``{"message-storage-policy": 0 | 1, "push-type": "LiveActivity"}`` gets ``400 PayloadEmpty`` (or
+``InvalidPushType`` for another push type): Apple lists no reason of its own for it.
+
 Every error also carries an ``x-unipush-sandbox-detail`` header that says in plain words what was wrong.
 No real service sends it; the body stays exactly Apple's.
 
@@ -65,6 +79,8 @@ counts the signature checks actually made.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import re
@@ -132,6 +148,12 @@ _APS_REQUIRED = frozenset({"alert", "background", "liveactivity", "widgets", "co
 _PRIORITIES = frozenset({"1", "5", "10"})
 
 _PATH = re.compile(r"/3/device/?(?P<token>[^/?]*)")
+_BROADCAST_PATH = re.compile(r"/4/broadcasts/apps/(?P<bundle>[^/?]+)")
+_CHANNELS_PATH = re.compile(r"/1/apps/(?P<bundle>[^/?]+)/(?P<kind>channels|all-channels)")
+_LIVE_ACTIVITY_SUFFIX = ".push-type.liveactivity"
+# Apple: channel management requests carry the storage policy and push type of the new channel.
+_STORAGE_POLICIES = (0, 1)
+_CHANNEL_PUSH_TYPE = "LiveActivity"
 _HEX_TOKEN = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")  # 32-100 bytes; Apple: the length may change
 # A bundle ID is alphanumerics, '-' and '.'; MDM topics (com.apple.mgmt.External.<uuid>) fit as well.
 _TOPIC = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -212,6 +234,9 @@ class ApnsEmulator:
         self._current: dict[str, tuple[str, float]] = {}  # key id -> (token, when it was first seen)
         self._topics: dict[str, str] = {}  # token -> the bundle ID it was issued for
         self._dead: dict[str, int] = {}  # token -> when it was invalidated (ms since the epoch)
+        self._channels: dict[str, dict[str, int]] = {}  # bundle ID -> {channel id: message-storage policy}
+        # (bundle ID, channel id) -> the device tokens whose Live Activity subscribed (insertion-ordered)
+        self._subscribers: dict[tuple[str, str], dict[str, None]] = {}
 
     def __repr__(self) -> str:
         return f"ApnsEmulator(key_id={self.key_id!r}, team_id={self.team_id!r})"
@@ -241,6 +266,16 @@ class ApnsEmulator:
         with self._lock:
             self._dead[token.lower()] = self._now_ms()
 
+    def channels(self, topic: str) -> dict[str, int]:
+        """The broadcast channels of bundle ID ``topic``: ``{channel id: message-storage policy}``."""
+        with self._lock:
+            return dict(self._channels.get(topic, {}))
+
+    def subscribers(self, channel_id: str, topic: str) -> list[str]:
+        """The device tokens whose Live Activity (of bundle ID ``topic``) listens to ``channel_id``."""
+        with self._lock:
+            return list(self._subscribers.get((topic, channel_id), {}))
+
     # ------------------------------------------------------------------ Emulator protocol
 
     async def handle(self, request: SandboxRequest) -> SandboxResponse:
@@ -249,6 +284,10 @@ class ApnsEmulator:
 
     def respond(self, request: SandboxRequest) -> SandboxResponse:
         """The synchronous core of ``handle``."""
+        if request.path.startswith("/4/"):
+            return self._broadcast(request)
+        if request.path.startswith("/1/"):
+            return self._manage(request)
         apns_id = request.headers.get("apns-id", "")
         if not _UUID.fullmatch(apns_id):
             apns_id = str(uuid.uuid4())
@@ -270,11 +309,14 @@ class ApnsEmulator:
                 received_at=datetime.fromtimestamp(self._clock(), tz=timezone.utc),
             )
         )
+        self._maybe_subscribe(token.lower(), headers, payload)
         # Apple: apns-unique-id is only sent by the Development environment, which the sandbox is.
         return SandboxResponse(status=200, headers={"apns-id": apns_id, "apns-unique-id": str(uuid.uuid4())})
 
     def target_of(self, request: SandboxRequest) -> str | None:
-        """The device token in the request path, or None if the path has none."""
+        """The device token in the request path (the channel id of a broadcast or channel request), or None."""
+        if request.path.startswith(("/4/", "/1/")):
+            return request.headers.get("apns-channel-id") or None
         match = _PATH.fullmatch(request.path)
         if match is None or not match["token"]:
             return None
@@ -295,6 +337,8 @@ class ApnsEmulator:
             status = fault.status
             reason = _FAULT_REASONS.get(status) or _camel_phrase(status)
         extra = {"retry-after": fault.retry_after} if fault.retry_after is not None else {}
+        if request.path.startswith(("/4/", "/1/")):
+            extra["apns-request-id"] = _request_id(request)
         return _error(
             status,
             fault.reason or reason,
@@ -304,6 +348,126 @@ class ApnsEmulator:
             timestamp=self._now_ms() if status == 410 else None,
             headers=extra,
         )
+
+    # ------------------------------------------------------------------ broadcast (iOS 18)
+
+    def _maybe_subscribe(self, token: str, headers: Mapping[str, str], payload: Mapping[str, Any]) -> None:
+        """ActivityKit: a Live Activity started with ``input-push-channel`` listens to that channel."""
+        aps = payload.get("aps")
+        topic = headers.get("apns-topic", "")
+        if headers.get("apns-push-type") != "liveactivity" or not isinstance(aps, dict) or aps.get("event") != "start":
+            return
+        channel = aps.get("input-push-channel")
+        if not isinstance(channel, str) or not topic.endswith(_LIVE_ACTIVITY_SUFFIX):
+            return
+        with self._lock:
+            self._subscribers.setdefault((topic[: -len(_LIVE_ACTIVITY_SUFFIX)], channel), {})[token] = None
+
+    def _broadcast(self, request: SandboxRequest) -> SandboxResponse:
+        request_id = _request_id(request)
+        try:
+            bundle, channel, payload = self._check_broadcast(request)
+        except _Rejected as rejected:
+            return _error(
+                rejected.status, rejected.reason, None, detail=rejected.detail, headers={"apns-request-id": request_id}
+            )
+        headers = {k: v for k, v in request.headers.items() if k != "authorization"}
+        received_at = datetime.fromtimestamp(self._clock(), tz=timezone.utc)
+        aps = payload.get("aps")
+        ends = isinstance(aps, dict) and aps.get("event") == "end"
+        with self._lock:
+            listeners = self._subscribers.get((bundle, channel), {})
+            tokens = [token for token in listeners if token not in self._dead]
+            if ends:  # the activities ended: later broadcasts on the channel no longer reach them
+                self._subscribers.pop((bundle, channel), None)
+        for token in tokens:
+            self._inbox.record(
+                Delivery(
+                    provider=self.name,
+                    target=token,
+                    headers=headers,
+                    payload=payload,
+                    raw=request.body,
+                    message_id=request_id,
+                    received_at=received_at,
+                )
+            )
+        return SandboxResponse(status=200, headers={"apns-request-id": request_id})
+
+    def _check_broadcast(self, request: SandboxRequest) -> tuple[str, str, dict[str, Any]]:
+        if request.method != "POST":
+            raise _Rejected(405, "MethodNotAllowed", f"broadcasts are POST, got {request.method}")
+        match = _BROADCAST_PATH.fullmatch(request.path)
+        if match is None:
+            raise _Rejected(404, "BadPath", f"{request.path!r} is not /4/broadcasts/apps/<bundle ID>")
+        bundle = match["bundle"]
+        headers = request.headers
+        self._check_provider_token(headers.get("authorization"))
+        channel = _channel_id(headers)
+        push_type = headers.get("apns-push-type")
+        if push_type != "liveactivity":
+            raise _Rejected(400, "InvalidPushType", f"a broadcast is apns-push-type liveactivity, got {push_type!r}")
+        with self._lock:
+            policy = self._channels.get(bundle, {}).get(channel)
+        if policy is None:
+            raise _Rejected(400, "ChannelNotRegistered", f"no channel {channel!r} for {bundle!r}")
+        self._check_headers(headers, push_type)
+        # Apple: a channel that stores no messages (policy 0) accepts only apns-expiration 0.
+        if policy == 0 and headers.get("apns-expiration", "0") != "0":
+            raise _Rejected(
+                400, "BadExpirationDate", "the channel stores no messages (policy 0): apns-expiration must be 0"
+            )
+        return bundle, channel, self._check_payload(request.body, push_type)
+
+    def _manage(self, request: SandboxRequest) -> SandboxResponse:
+        request_id = _request_id(request)
+        extra = {"apns-request-id": request_id}
+        try:
+            match = _CHANNELS_PATH.fullmatch(request.path)
+            if match is None:
+                raise _Rejected(404, "BadPath", f"{request.path!r} is not /1/apps/<bundle ID>/(all-)channels")
+            self._check_provider_token(request.headers.get("authorization"))
+            bundle, kind, method = match["bundle"], match["kind"], request.method
+            if kind == "all-channels":
+                if method != "GET":
+                    raise _Rejected(405, "MethodNotAllowed", f"all-channels is GET, got {method}")
+                return json_response(200, {"channels": list(self.channels(bundle))}, extra)
+            if method == "POST":
+                channel = self._create_channel(bundle, request.body)
+                return SandboxResponse(status=201, headers={**extra, "apns-channel-id": channel})
+            if method not in ("GET", "DELETE"):
+                raise _Rejected(405, "MethodNotAllowed", f"channels takes POST, GET or DELETE, got {method}")
+            channel = _channel_id(request.headers)
+            with self._lock:
+                policy = self._channels.get(bundle, {}).get(channel)
+                if policy is None:
+                    raise _Rejected(400, "ChannelNotRegistered", f"no channel {channel!r} for {bundle!r}")
+                if method == "DELETE":
+                    del self._channels[bundle][channel]
+                    self._subscribers.pop((bundle, channel), None)
+            if method == "DELETE":
+                return SandboxResponse(status=204, headers=extra)
+            return json_response(200, {"message-storage-policy": policy, "push-type": _CHANNEL_PUSH_TYPE}, extra)
+        except _Rejected as rejected:
+            return _error(rejected.status, rejected.reason, None, detail=rejected.detail, headers=extra)
+
+    def _create_channel(self, bundle: str, body: bytes) -> str:
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise _Rejected(400, "PayloadEmpty", "the create body is not JSON") from None
+        if not isinstance(document, dict):
+            raise _Rejected(400, "PayloadEmpty", "the create body is not a JSON object")
+        policy = document.get("message-storage-policy")
+        if isinstance(policy, bool) or policy not in _STORAGE_POLICIES:
+            raise _Rejected(400, "PayloadEmpty", f"message-storage-policy must be 0 or 1, got {policy!r}")
+        push_type = document.get("push-type")
+        if push_type != _CHANNEL_PUSH_TYPE:
+            raise _Rejected(400, "InvalidPushType", f"push-type must be 'LiveActivity', got {push_type!r}")
+        channel = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
+        with self._lock:
+            self._channels.setdefault(bundle, {})[channel] = policy
+        return channel
 
     # ------------------------------------------------------------------ checks
 
@@ -460,7 +624,7 @@ class ApnsEmulator:
 def _error(
     status: int,
     reason: str,
-    apns_id: str,
+    apns_id: str | None,
     *,
     detail: str,
     timestamp: int | None = None,
@@ -470,8 +634,26 @@ def _error(
     document: dict[str, Any] = {"reason": reason}
     if timestamp is not None:
         document["timestamp"] = timestamp
-    merged = {"apns-id": apns_id, DETAIL_HEADER: _header_safe(detail), **(headers or {})}
+    ids = {} if apns_id is None else {"apns-id": apns_id}
+    merged = {**ids, DETAIL_HEADER: _header_safe(detail), **(headers or {})}
     return json_response(status, document, merged)
+
+
+def _request_id(request: SandboxRequest) -> str:
+    """The ``apns-request-id`` to echo: the request's when it is a UUID, else a new one (APNs makes one)."""
+    given = request.headers.get("apns-request-id", "")
+    return given if _UUID.fullmatch(given) else str(uuid.uuid4())
+
+
+def _channel_id(headers: Mapping[str, str]) -> str:
+    channel = headers.get("apns-channel-id")
+    if not channel:
+        raise _Rejected(400, "BadChannelId", "no apns-channel-id header")
+    try:
+        base64.b64decode(channel, validate=True)
+    except (binascii.Error, ValueError):
+        raise _Rejected(400, "BadChannelId", f"apns-channel-id {channel!r} is not base64") from None
+    return channel
 
 
 def _camel_phrase(status: int) -> str:

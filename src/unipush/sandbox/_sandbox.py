@@ -397,6 +397,8 @@ class Sandbox:
             "topic": topic,
             "environment": "sandbox",
             "base_url": self.apns_url,
+            # The APNs emulator also stands in for Apple's channel-management host (broadcast channels).
+            "manage_base_url": self.apns_url,
         }
         options.update(overrides)
         return APNs(**options)
