@@ -43,13 +43,15 @@ class PushServiceRule:
             ``cache`` otherwise) unless the notification sets the header itself.
         max_body: the largest encrypted body it takes, in bytes; a bigger one is refused before sending
             (``PayloadTooLargeError``). RFC 8030 §7.2 makes 4096 the floor every service accepts.
-        http1, http2: whether the service is known to answer HTTP/1.1 and HTTP/2 (``None``: not
-            confirmed in the public record). Informational. HTTP/1.1 is known for all four built-in
-            rules because HTTP/1.1-only clients (pywebpush over ``requests``, Node's ``web-push``)
-            deliver to them; HTTP/2 only where the host is known to negotiate it.
-        topic, urgency: whether it honours ``Topic`` (RFC 8030 §5.4) and ``Urgency`` (§5.3); ``None``
-            when not documented. Informational: the headers are sent either way (unknown headers are
-            ignored).
+        http1: whether the service is known to answer HTTP/1.1 (``None``: not confirmed in the public
+            record). Informational: known for all four built-in rules because HTTP/1.1-only clients
+            (pywebpush over ``requests``, Node's ``web-push``) deliver to them.
+        http2: whether the service is known to negotiate HTTP/2 (``None``: not confirmed).
+            Informational.
+        topic: whether it honours ``Topic`` (RFC 8030 §5.4); ``None`` when not documented.
+            Informational: the header is sent either way (unknown headers are ignored).
+        urgency: whether it honours ``Urgency`` (RFC 8030 §5.3); ``None`` when not documented.
+            Informational, as ``topic``.
         max_ttl: the longest it keeps a message, in seconds (``None``: not published). Informational:
             RFC 8030 §5.2 lets a service keep a message for less than asked, and it says so in its
             answer's ``TTL``, so a longer TTL is not an error.
