@@ -10,6 +10,7 @@ import pytest
 from tests.redis_server import redis_server
 from tests.support import all_providers_client
 from unipush import PushClient
+from unipush.sandbox import Sandbox
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,6 +28,13 @@ def _private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
 @pytest.fixture
 def client() -> PushClient:
     return all_providers_client()
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    """One running ``Sandbox`` per test module (a module that needs another kind defines its own)."""
+    with Sandbox() as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

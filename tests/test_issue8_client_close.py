@@ -34,12 +34,6 @@ SLOW = 30.0  # the sandbox's answer delay for the requests that must still be in
 BOUND = 10.0  # far above "promptly", far below SLOW: only a hang (or a wait for SLOW) exceeds it
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as box:
-        yield box
-
-
 @pytest.fixture(autouse=True)
 def _clean(sandbox: Sandbox) -> Iterator[None]:
     sandbox.inbox.clear()

@@ -75,12 +75,6 @@ class Driver:
             self.loop.close()
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as box:
-        yield box
-
-
 @pytest.fixture(params=["sync", "async"])
 def make_driver(request: pytest.FixtureRequest, sandbox: Sandbox) -> Iterator[Callable[..., Driver]]:
     sandbox.inbox.clear()

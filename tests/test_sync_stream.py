@@ -16,12 +16,6 @@ from unipush.sandbox import Sandbox
 N = Notification(title="hi", deep_link="https://example.com/")
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as box:
-        yield box
-
-
 @pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[PushClient]:
     sandbox.faults.clear()

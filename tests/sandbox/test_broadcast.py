@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import httpx
@@ -25,12 +24,6 @@ from unipush.apns import ApnsChannel, ApnsDevice, ApnsOptions, ApnsReason, ApnsS
 from unipush.sandbox import DEFAULT_APNS_TOPIC, Sandbox
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, budget=None)
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)

@@ -25,12 +25,6 @@ from unipush.sandbox._fcm import DETAIL_HEADER
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, budget=None)
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield running
-
-
 @pytest.fixture(autouse=True)
 def _fresh(sandbox: Sandbox) -> None:
     sandbox.faults.clear()

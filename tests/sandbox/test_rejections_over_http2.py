@@ -26,12 +26,6 @@ N = Notification(title="Hi", body="there", deep_link="https://example.com/x")
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as box:
-        yield box
-
-
-@pytest.fixture(scope="module")
 def http(sandbox: Sandbox) -> Iterator[httpx.Client]:
     with httpx.Client(http2=True, verify=sandbox.ssl_context(), timeout=10) as client:
         yield client
