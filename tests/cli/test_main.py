@@ -22,7 +22,7 @@ from unipush.webpush import WebPush, WebPushSubscription
 
 pytest_plugins = ["pytester"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_sends_to_each_provider_and_reports_the_dead_token() -> None:
