@@ -93,7 +93,7 @@ def run_sandbox(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO, **_
     """Run ``unipush sandbox``; returns the exit code once interrupted (Ctrl-C or SIGTERM)."""
     from unipush.sandbox import Sandbox
 
-    directory = Path(args.dir).expanduser() if args.dir is not None else None
+    directory = Path(args.dir).expanduser().resolve() if args.dir is not None else None
     sandbox = Sandbox(host=args.host, directory=directory, ports=sandbox_ports(args.port))
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
