@@ -20,7 +20,7 @@ from unipush.cli._common import DOCS_URL
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 COMMANDS = [["send"], ["render"], ["vapid"], ["vapid", "generate"], ["sandbox"], ["demo"]]
 

@@ -85,7 +85,7 @@ def _free_base_port() -> int:
     for _ in range(50):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
+            base: int = probe.getsockname()[1]
         if base + 2 > 65535:
             continue
         with contextlib.ExitStack() as held:
