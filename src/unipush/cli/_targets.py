@@ -39,8 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from unipush._errors import ValidationError
-from unipush._targets import Target
+from unipush import Target, ValidationError
 from unipush.apns import ApnsDevice
 from unipush.cli._common import docs_url, fail
 from unipush.fcm import FcmCondition, FcmDevice, FcmTopic
