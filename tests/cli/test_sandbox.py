@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import re
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.cli.support import ROOT, subprocess_env
@@ -219,3 +222,50 @@ def test_the_documented_curl_subscribe_commands_work(tmp_path: Path) -> None:
             delivery = json.loads(server.line())
             assert delivery["target"] == subscription.endpoint
             assert delivery["payload"]["notification"]["title"] == "curl"
+
+
+def test_sandbox_command_prints_its_config_and_deliveries() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "unipush", "sandbox", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        assert {"apns_url", "fcm_url", "webpush_url", "ca_path"} <= set(info)
+        assert Path(info["ca_path"]).is_file()
+        # Any program can use it from the printed line alone: here, unipush itself.
+        apns = APNs(
+            key=Path(info["apns_key_path"]),
+            key_id=info["apns_key_id"],
+            team_id=info["apns_team_id"],
+            topic="dev.unipush.sandbox",
+            base_url=info["apns_url"],
+        )
+        with PushClient(apns=apns, verify=info["ca_path"]) as client:
+            result = client.send(Notification(title="from outside"), ApnsDevice("ab" * 32))
+        assert result.ok, result
+        delivery = json.loads(process.stdout.readline())
+        assert delivery["provider"] == "apns"
+        assert delivery["payload"]["aps"]["alert"]["title"] == "from outside"
+        # A browser-like Web Push subscription, over plain HTTP/2, as a program in another language would.
+        with httpx.Client(http2=True, verify=ssl.create_default_context(cafile=info["ca_path"])) as http:
+            answer = http.post(info["webpush_subscribe_url"])
+        assert answer.status_code == 201
+        subscription = WebPushSubscription.from_dict(answer.json())
+        webpush = WebPush(
+            vapid_private_key=Path(info["webpush_vapid_private_key_path"]),
+            subject="mailto:ops@example.com",
+            base_url=None,
+            allow_local_endpoints=True,  # the sandbox's subscriptions are on 127.0.0.1
+        )
+        with PushClient(webpush=webpush, verify=info["ca_path"]) as client:
+            assert client.send(Notification(title="web", deep_link="https://example.com/"), subscription).ok
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert not Path(info["ca_path"]).exists()  # the sandbox removed its files on exit
