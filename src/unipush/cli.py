@@ -71,10 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--json", action="store_true", help="print machine-readable JSON lines")
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sandbox.add_argument("--no-ui", action="store_true", help="do not serve the inbox web page")
 
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo", parents=[common], help="send one rich notification to each provider through a local sandbox"
     )
+    demo.add_argument("--ui", action="store_true", help="then show the deliveries on the inbox page until Ctrl-C")
+    demo.add_argument("--seconds", type=float, default=None, help="with --ui: stop serving after this many seconds")
     return parser
 
 
@@ -123,9 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "sandbox":
-        return _run_sandbox(args.host, as_json=args.json, out=sys.stdout)
+        return _run_sandbox(args.host, as_json=args.json, out=sys.stdout, ui=not args.no_ui)
     if args.command == "demo":
-        return _run_demo(out=sys.stdout)
+        return _run_demo(out=sys.stdout, ui=args.ui, seconds=args.seconds)
     code: int = args.handler(args, stdout=sys.stdout, stderr=sys.stderr)
     return code
 
@@ -136,13 +139,13 @@ def _error(message: str, code: int) -> int:
     return code
 
 
-def _run_sandbox(host: str, *, as_json: bool, out: TextIO) -> int:
+def _run_sandbox(host: str, *, as_json: bool, out: TextIO, ui: bool = True) -> int:
     from unipush.sandbox import Delivery, Sandbox
 
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with Sandbox(host=host) as sandbox:
+        with Sandbox(host=host, ui=ui) as sandbox:
             info = sandbox.info()
             if as_json:
                 print(json.dumps(info), file=out, flush=True)
@@ -177,7 +180,16 @@ def _run_sandbox(host: str, *, as_json: bool, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _run_demo(*, out: TextIO) -> int:
+def _run_demo(*, out: TextIO, ui: bool = False, seconds: float | None = None) -> int:
     from unipush.sandbox._demo import run_demo
 
+    if ui:
+        from unipush.sandbox.ui._demo_page import run_demo_page
+
+        stop = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            return EXIT_OK if run_demo_page(out, seconds=seconds, stop=stop) else EXIT_FAILED
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     return EXIT_OK if run_demo(out) else EXIT_FAILED

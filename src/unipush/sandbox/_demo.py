@@ -7,6 +7,7 @@ one dead token to show the invalidation callback, and prints what each device re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import TextIO
@@ -35,11 +36,14 @@ def demo_notification() -> Notification:
     )
 
 
-def run_demo(out: TextIO) -> bool:
-    """Run the demo, writing a report to ``out``; True when every live device got its notification."""
+def run_demo(out: TextIO, sandbox: Sandbox | None = None) -> bool:
+    """Run the demo, writing a report to ``out``; True when every live device got its notification.
+
+    With ``sandbox`` (running), the demo sends through it and leaves it running (``demo --ui``).
+    """
     started = time.perf_counter()
     pruned: list[str] = []
-    with Sandbox() as sandbox:
+    with Sandbox() if sandbox is None else contextlib.nullcontext(sandbox) as sandbox:
         dead = sandbox.apns_device()
         sandbox.invalidate(dead.token, provider="apns")
         targets = [sandbox.apns_device(), sandbox.fcm_device(), sandbox.subscribe(), dead]
