@@ -22,9 +22,8 @@ import pytest
 from unipush import Action, FcmOptions, Notification
 from unipush.sandbox import Sandbox
 from unipush.sandbox.ui import MAX_ENTRIES, Feed
-from unipush.sandbox.ui._feed import is_expired
 from unipush.sandbox.ui._demo_page import run_demo_page
-
+from unipush.sandbox.ui._feed import is_expired
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +55,8 @@ def _clear(sandbox: Sandbox) -> None:
 
 def _entries(sandbox: Sandbox, query: str = "") -> list[dict[str, Any]]:
     status, headers, body = _get(sandbox.ui_url, "/api/deliveries" + query)
-    assert status == 200 and headers["content-type"].startswith("application/json")
+    assert status == 200
+    assert headers["content-type"].startswith("application/json")
     entries: list[dict[str, Any]] = json.loads(body)["deliveries"]
     return entries
 
@@ -110,7 +110,8 @@ def test_data_endpoint_lists_every_push_newest_first_with_request_payload_and_re
     assert refused["delivered"] is False
     assert refused["response"]["status"] == 410
     assert json.loads(refused["response"]["body"])["reason"] == "Unregistered"
-    assert refused["result"]["token_invalid"] is True and refused["result"]["reason"] == "Unregistered"
+    assert refused["result"]["token_invalid"] is True
+    assert refused["result"]["reason"] == "Unregistered"
     assert refused["result"]["error"].startswith("InvalidTokenError")
     assert refused["payload"]["aps"]["alert"]["title"] == "Order shipped"  # what was attempted
 
@@ -136,8 +137,10 @@ def test_same_collapse_key_replaces_the_earlier_notification_on_that_device(ui_s
         client.send(Notification(title="Order shipped", collapse_key="order-9"), other)
         client.send(Notification(title="Order delivered", collapse_key="order-9"), device)
     newest, on_other, oldest = _entries(sandbox)
-    assert newest["replaces"] == [oldest["id"]] and oldest["replaced_by"] == newest["id"]
-    assert on_other["replaces"] == [] and on_other["replaced_by"] is None  # another device: untouched
+    assert newest["replaces"] == [oldest["id"]]
+    assert oldest["replaced_by"] == newest["id"]
+    assert on_other["replaces"] == []
+    assert on_other["replaced_by"] is None
 
 
 def test_expired_notifications_are_marked(ui_sandbox: Sandbox) -> None:
@@ -148,7 +151,8 @@ def test_expired_notifications_are_marked(ui_sandbox: Sandbox) -> None:
         client.send_many(Notification(title="Now or never", ttl=0), [sandbox.apns_device(), sandbox.fcm_device()])
         client.send(Notification(title="Keeps an hour", ttl=3600), sandbox.subscribe())
     entries = {e["provider"]: e for e in _entries(sandbox)}
-    assert entries["apns"]["expired"] is True and entries["fcm"]["expired"] is True
+    assert entries["apns"]["expired"] is True
+    assert entries["fcm"]["expired"] is True
     assert entries["webpush"]["expired"] is False
     # An hour later it has expired too.
     assert is_expired(entries["webpush"], time.time() + 3601) is True
@@ -163,9 +167,11 @@ def test_refused_requests_appear_with_the_providers_error_body(ui_sandbox: Sandb
         result = client.send(Notification(title="Hi"), device)
     assert not result.ok
     [entry] = _entries(sandbox)
-    assert entry["delivered"] is False and entry["response"]["status"] == 400
+    assert entry["delivered"] is False
+    assert entry["response"]["status"] == 400
     assert json.loads(entry["response"]["body"])["error"]["status"] == "INVALID_ARGUMENT"
-    assert entry["result"]["ok"] is False and entry["result"]["status_code"] == result.status_code
+    assert entry["result"]["ok"] is False
+    assert entry["result"]["status_code"] == result.status_code
     assert entry["result"]["reason"] == str(getattr(result.reason, "value", result.reason))
 
 
@@ -195,24 +201,30 @@ def test_event_stream_sends_existing_then_new_entries(ui_sandbox: Sandbox) -> No
             assert event()["payload"]["aps"]["alert"] == {"title": "Before"}
             client.send(Notification(title="After"), sandbox.fcm_device())
             after = event()
-            assert after["provider"] == "fcm" and after["payload"]["notification"] == {"title": "After"}
+            assert after["provider"] == "fcm"
+            assert after["payload"]["notification"] == {"title": "After"}
         finally:
             connection.close()
 
 
 def test_page_and_static_files_are_self_contained(ui_sandbox: Sandbox) -> None:
     status, headers, page = _get(ui_sandbox.ui_url, "/")
-    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert status == 200
+    assert headers["content-type"].startswith("text/html")
     # Nothing from elsewhere: the policy allows scripts, styles and connections to the page itself only.
     assert "script-src 'self'" in headers["content-security-policy"]
     assert "connect-src 'self'" in headers["content-security-policy"]
     total = len(page)
     for path in ("/static/inbox.css", "/static/inbox.js"):
         status, _, body = _get(ui_sandbox.ui_url, path)
-        assert status == 200 and body
+        assert status == 200
+        assert body
         total += len(body)
-        assert b"http://" not in body and b"https://" not in body and b"@import" not in body
-    assert b"https://" not in page and b"http://" not in page
+        assert b"http://" not in body
+        assert b"https://" not in body
+        assert b"@import" not in body
+    assert b"https://" not in page
+    assert b"http://" not in page
     assert total < 40_000  # small: plain files, no framework
     assert _get(ui_sandbox.ui_url, "/nope")[0] == 404
 
@@ -287,7 +299,8 @@ def test_demo_ui_prints_the_url_and_serves_until_stopped() -> None:
         # The demo's four pushes (three delivered, one dead token) are on the page while it serves.
         status, _, body = _get(url, "/api/deliveries")
         entries = json.loads(body)["deliveries"]
-        assert status == 200 and len(entries) == 4
+        assert status == 200
+        assert len(entries) == 4
         assert sum(e["delivered"] for e in entries) == 3
     finally:
         stop.set()

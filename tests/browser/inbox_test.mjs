@@ -7,7 +7,7 @@
 // with one JSON line on stdout:
 //   {"wait": {"count": <articles on the page>, "text": "<text the feed must contain>"},
 //    "select": ["<css of a <select>>", "<value>"], "click": "<css>", "viewport": [<w>, <h>],
-//    "screenshot": "<png path>"}            -> {"entries": [...], "page": {...}}
+//    "screenshot": "<png path>", "full": <false: the viewport only>, "top": <true: scroll up first>}  -> {"entries": [...], "page": {...}}
 //   {"quit": true}                          -> exits 0
 // Each entry is an <article> of the feed: its data-* attributes, whether it is shown, and each
 // [data-f] element's text (an <img>: its src and whether it loaded), with visibility for actions.
@@ -68,7 +68,8 @@ async function step(page, command) {
       { timeout: STEP_MS },
     );
   }
-  if (command.screenshot) await page.screenshot({ path: command.screenshot, fullPage: true });
+  if (command.top) await page.evaluate(() => window.scrollTo(0, 0));
+  if (command.screenshot) await page.screenshot({ path: command.screenshot, fullPage: command.full !== false });
   return page.evaluate(extract);
 }
 
@@ -87,7 +88,14 @@ try {
   for await (const line of createInterface({ input: process.stdin })) {
     const command = JSON.parse(line);
     if (command.quit) break;
-    const result = await step(page, command);
+    let result;
+    try {
+      result = await step(page, command);
+    } catch (error) {
+      // Say what the page did show, and what it complained about, next to the failure.
+      const shown = await page.evaluate(extract).catch(() => null);
+      throw new Error(`${error.message}\npage: ${JSON.stringify(shown)}\nproblems: ${JSON.stringify(problems)}`);
+    }
     reply({ ...result, problems });
   }
 } catch (error) {

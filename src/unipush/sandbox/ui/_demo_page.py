@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import TextIO
 
@@ -23,8 +24,6 @@ def run_demo_page(out: TextIO, *, seconds: float | None = None, stop: threading.
         ok = run_demo(out, sandbox)
         until = "until Ctrl-C" if seconds is None else f"for {seconds:g} s (Ctrl-C stops it sooner)"
         print(f"serving the inbox page at {sandbox.ui_url} {until}", file=out, flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait(seconds)
-        except KeyboardInterrupt:
-            pass
     return ok

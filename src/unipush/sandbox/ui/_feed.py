@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from enum import Enum, IntEnum
 from typing import Any
 
 from unipush._results import Outcome, redact_headers
@@ -235,13 +236,22 @@ def _result(provider: str, outcome: Outcome) -> dict[str, Any]:
         "provider": provider,
         "status_code": outcome.status_code,
         "message_id": outcome.message_id,
-        "reason": None if outcome.reason is None else str(getattr(outcome.reason, "value", outcome.reason)),
+        "reason": _reason(outcome.reason),
         "token_invalid": outcome.token_invalid,
         "invalidated_at": None if outcome.invalidated_at is None else outcome.invalidated_at.isoformat(),
         "retry_after": outcome.retry_after,
         "retryable": outcome.retryable,
         "error": None if error is None else f"{type(error).__name__}: {error}",
     }
+
+
+def _reason(reason: object) -> str | None:
+    """``SendResult.reason`` as text: a provider's code (``Unregistered``), or a status's name (``GONE``)."""
+    if reason is None:
+        return None
+    if isinstance(reason, IntEnum):  # WebPushStatus: the status is already shown; its meaning is the name
+        return reason.name
+    return str(reason.value) if isinstance(reason, Enum) else str(reason)
 
 
 def _request_payload(provider: str, request: SandboxRequest) -> Any:

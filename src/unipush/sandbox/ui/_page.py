@@ -132,7 +132,9 @@ class InboxPage:
             await self._send(writer, conn, 200, _STATIC[path][1], self._files[path])
         elif method == "GET" and path == "/api/deliveries":
             entries = self.feed.snapshot(
-                provider=query.get("provider") or None, device=query.get("device") or None, after=_int(query.get("after"))
+                provider=query.get("provider") or None,
+                device=query.get("device") or None,
+                after=_int(query.get("after")),
             )
             body = json.dumps({"deliveries": entries}, ensure_ascii=False).encode()
             await self._send(writer, conn, 200, "application/json; charset=utf-8", body)

@@ -32,7 +32,7 @@ const json = (value) => JSON.stringify(value, null, 2);
 function img(url, cls, f) {
   const safe = str(url) && /^(https?:|data:image\/)/i.test(url) ? url : null;
   if (!safe) return null;
-  const el = h('img', { cls, f, src: safe, alt: '', loading: 'lazy', referrerpolicy: 'no-referrer' });
+  const el = h('img', { cls, f, src: safe, alt: '', referrerpolicy: 'no-referrer' });
   el.addEventListener('error', () => el.classList.add('broken'));
   return el;
 }
@@ -210,15 +210,27 @@ function browser(entry) {
 
 // -- one entry --------------------------------------------------------------------------------
 
+// APNs and FCM say why in the body (reason, errorCode); a push service often only in the status.
+function reasonText(entry) {
+  const reason = entry.result.reason;
+  const body = obj(parseJson(entry.response.body));
+  return str(body.reason) || reason || '';
+}
+
 function refused(entry) {
   const result = entry.result;
   return h(
     'div',
     { cls: 'refused-card' },
-    h('div', { cls: 'r-status', f: 'status' }, `${entry.response.status} ${result.reason || ''}`.trim()),
+    h('div', { cls: 'r-status', f: 'status' }, `${entry.response.status} ${reasonText(entry)}`.trim()),
     h('div', { f: 'verdict' }, result.token_invalid ? 'Dead token: delete it (the client calls on_invalid_token).' : result.retryable ? 'Refused for now: the client retries.' : 'Refused.'),
     h('pre', { cls: 'error-body', f: 'error-body' }, entry.response.body || '(empty body)'),
   );
+}
+
+// The SendResult fields that say something (null and false left out; ok always kept).
+function resultShown(result) {
+  return Object.fromEntries(Object.entries(result).filter(([key, value]) => key === 'ok' || (value !== null && value !== false)));
 }
 
 function requestText(entry) {
@@ -244,14 +256,16 @@ function card(entry) {
     entry.replaces.length ? h('span', { cls: 'chip', f: 'replaces' }, `replaced ${entry.replaces.length} earlier`) : null,
     entry.expires_at ? h('span', { cls: 'chip expired-chip', title: `expires ${entry.expires_at}` }, 'expired') : null,
   );
-  const payloadLabel = entry.provider === 'webpush' ? 'Payload (decrypted)' : 'Payload';
+  const sealed = entry.provider === 'webpush' && !entry.delivered;
+  const payloadLabel = entry.provider === 'webpush' && entry.delivered ? 'Payload (decrypted)' : 'Payload';
+  const payloadText = entry.payload !== null ? json(entry.payload) : sealed ? '(encrypted for the browser: not readable here)' : '(not JSON)';
   const details = h(
     'div',
     { cls: 'details' },
     meta,
     h('details', { open: !entry.delivered }, h('summary', {}, 'Request as received'), h('pre', { f: 'request' }, requestText(entry))),
-    h('details', {}, h('summary', {}, payloadLabel), h('pre', { f: 'payload' }, entry.payload === null ? '(not readable)' : json(entry.payload))),
-    h('details', {}, h('summary', {}, 'SendResult the client got'), h('pre', { f: 'result' }, json(entry.result))),
+    h('details', { open: entry.delivered }, h('summary', {}, payloadLabel), h('pre', { f: 'payload' }, payloadText)),
+    h('details', { open: true }, h('summary', {}, 'SendResult the client got'), h('pre', { f: 'result' }, json(resultShown(entry.result)))),
   );
   const el = h('article', { cls: `entry provider-${entry.provider}${entry.delivered ? '' : ' refused'}` }, h('div', { cls: 'device-view' }, device), details);
   el.dataset.id = entry.id;
