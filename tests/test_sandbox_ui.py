@@ -306,3 +306,18 @@ def test_demo_ui_prints_the_url_and_serves_until_stopped() -> None:
         stop.set()
         worker.join(30)
     assert results == [True]
+
+
+def test_cli_demo_ui_serves_for_the_given_seconds() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "unipush", "demo", "--ui", "--seconds", "0.2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("inbox page: http://127.0.0.1:")
+    assert "3 sent, 1 failed" in completed.stdout
+    assert "serving the inbox page at http://127.0.0.1:" in completed.stdout
+    assert "for 0.2 s (Ctrl-C stops it sooner)" in completed.stdout

@@ -1,11 +1,11 @@
 """What the inbox page shows: one entry per push request a sandbox service answered.
 
-The servers call ``Feed.exchange(provider, request, response)`` for every request they answer
-(``SandboxServer.on_exchange``), the inbox tells the feed of every accepted delivery
-(``Inbox.subscribe``). An entry joins the two: the request as received (credentials redacted), the
-delivery as the device got it (decoded; Web Push decrypted), the ``SendResult`` fields the client got
-(the provider's own pure decoder run on the response the sandbox sent), and what the device does with
-it: which earlier notification it replaces (same collapse key on the same device) and when it expires.
+The servers call ``Feed.exchange`` for every request they answer (``SandboxServer.on_exchange``), the
+inbox tells the feed of every accepted delivery (``Inbox.subscribe``). An entry joins the two: the
+request as received (credentials redacted), the delivery as the device got it (decoded; Web Push
+decrypted), the ``SendResult`` fields the client got (the provider's own pure decoder run on the
+response the sandbox sent), and what the device does with it: which earlier notification it replaces
+(same collapse key on the same device) and when it expires.
 
 Everything here runs on the sandbox's event loop thread, except ``snapshot``, which any thread may call.
 """
@@ -52,8 +52,8 @@ _FCM_DEVICE_KEYS = ("token",)
 class Feed:
     """The newest ``MAX_ENTRIES`` push requests, as JSON-able entries, newest last, with listeners.
 
-    ``listen(callback)`` registers a callback run (on the event loop) with each new entry and with the
-    ids it replaces; the page's event stream uses it.
+    ``listen(callback)`` registers a callback run (on the event loop) with each new entry (its
+    ``replaces`` lists the ids it takes the place of); the page's event stream uses it.
     """
 
     def __init__(self, *, max_entries: int = MAX_ENTRIES) -> None:
@@ -70,7 +70,9 @@ class Feed:
     def delivered(self, delivery: Delivery) -> None:
         """The inbox listener: keep ``delivery`` until the exchange that carried it is answered."""
         with self._lock:
-            self._pending[(delivery.provider, delivery.message_id)] = delivery
+            # The first one wins: an FCM topic send is recorded under the topic, then again under each
+            # token it reached, all with the one message id the client got.
+            self._pending.setdefault((delivery.provider, delivery.message_id), delivery)
             while len(self._pending) > _MAX_PENDING:
                 self._pending.popitem(last=False)
 
@@ -95,7 +97,7 @@ class Feed:
         if not _is_push(provider, request):
             return None
         target = target or "(no target)"
-        outcome = _decode(provider, request, response, target)
+        outcome = _decode(provider, request, response)
         delivery = None
         if outcome.ok and outcome.message_id is not None:
             with self._lock:
@@ -103,7 +105,8 @@ class Feed:
         now = datetime.now(timezone.utc)
         received_at = delivery.received_at if delivery is not None else now
         payload: Any = delivery.payload if delivery is not None else _request_payload(provider, request)
-        expires_at = _expires_at(provider, request.headers, payload, received_at)
+        # What the device does with it (expire it, replace another with it) only matters once delivered.
+        expires_at = _expires_at(provider, request.headers, payload, received_at) if delivery is not None else None
         collapse_key = _collapse_key(provider, request.headers, payload) if delivery is not None else None
         entry: dict[str, Any] = {
             "id": next(self._ids),
@@ -141,6 +144,7 @@ class Feed:
                         if old["id"] == previous:
                             old["replaced_by"] = entry["id"]
                             entry["replaces"].append(previous)
+                            break
                 self._shown[(provider, target, collapse_key)] = entry["id"]
             if len(self._entries) == self._entries.maxlen:
                 dropped = self._entries[0]
@@ -215,7 +219,7 @@ def _is_push(provider: str, request: SandboxRequest) -> bool:
     return provider == "webpush" and path.startswith("/push/")
 
 
-def _decode(provider: str, request: SandboxRequest, response: SandboxResponse, target: str) -> Outcome:
+def _decode(provider: str, request: SandboxRequest, response: SandboxResponse) -> Outcome:
     """What the client's own decoder makes of the answer (the ``SendResult`` fields it got)."""
     headers = dict(response.headers)
     if provider == "apns":
