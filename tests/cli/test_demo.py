@@ -7,7 +7,7 @@ import io
 import pytest
 
 from unipush.cli import main
-from unipush.sandbox._demo import run_demo
+from unipush.cli.demo import run_demo
 
 
 def test_demo_sends_to_each_provider_and_reports_the_dead_token() -> None:

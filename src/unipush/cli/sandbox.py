@@ -50,6 +50,9 @@ def add_sandbox_parser(commands: Any, parents: list[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument(
+        "--no-ui", action="store_true", help="do not serve the inbox web page (its URL is printed as ui_url)"
+    )
+    parser.add_argument(
         "--port",
         type=int,
         metavar="PORT",
@@ -94,7 +97,7 @@ def run_sandbox(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO, **_
     from unipush.sandbox import Sandbox
 
     directory = Path(args.dir).expanduser().resolve() if args.dir is not None else None
-    sandbox = Sandbox(host=args.host, directory=directory, ports=sandbox_ports(args.port))
+    sandbox = Sandbox(host=args.host, directory=directory, ports=sandbox_ports(args.port), ui=not args.no_ui)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -32,6 +32,7 @@ from unipush.sandbox._inbox import Inbox
 from unipush.sandbox._server import DEFAULT_MAX_CONCURRENT_STREAMS, SandboxServer
 from unipush.sandbox._tls import DEFAULT_HOSTS, SandboxTLS, create_tls
 from unipush.sandbox._webpush import WebPushEmulator
+from unipush.sandbox.ui import SandboxUI
 from unipush.webpush import WebPush, WebPushSubscription
 
 __all__ = ["DEFAULT_APNS_TOPIC", "DEFAULT_NAVIGATE", "DEFAULT_VAPID_SUBJECT", "PROVIDERS", "Sandbox"]
@@ -75,6 +76,8 @@ class Sandbox:
         ports: fixed ports per service (``{"apns": 8443}``); the others pick a free port.
         max_concurrent_streams: the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS every server advertises
             (``faults.max_concurrent_streams`` overrides it per service for new connections).
+        ui: also serve the inbox page (``ui_url``): every push drawn as the device shows it, live.
+        ui_port: the page's port (0 picks a free one).
     """
 
     def __init__(
@@ -84,6 +87,8 @@ class Sandbox:
         directory: str | Path | None = None,
         ports: Mapping[str, int] | None = None,
         max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS,
+        ui: bool = False,
+        ui_port: int = 0,
     ) -> None:
         unknown = set(ports or {}) - set(PROVIDERS)
         if unknown:
@@ -105,6 +110,7 @@ class Sandbox:
         self._apns: ApnsEmulator | None = None
         self._fcm: FcmEmulator | None = None
         self._webpush: WebPushEmulator | None = None
+        self._ui = SandboxUI(self._inbox, host=host, port=ui_port) if ui else None
 
     def __repr__(self) -> str:
         if not self.running:
@@ -255,10 +261,14 @@ class Sandbox:
             )
         self._emulators = emulators
         await asyncio.gather(*(server.start() for server in self._servers.values()))
+        if self._ui is not None:
+            await self._ui.start(self._servers, emulators)
         # Now that the port is known, the service-account file can name the token endpoint.
         self._fcm.write_credentials()
 
     async def _close_servers(self) -> None:
+        if self._ui is not None:
+            await self._ui.close()
         await asyncio.gather(*(server.close(grace=_STOP_GRACE) for server in self._servers.values()))
 
     # -- what the sandbox exposes ----------------------------------------------------------------
@@ -284,6 +294,14 @@ class Sandbox:
         """The Web Push service's base URL (subscription endpoints start with it)."""
         self._require()
         return self._servers["webpush"].base_url
+
+    @property
+    def ui_url(self) -> str:
+        """The inbox page (``http://127.0.0.1:<port>/``); ``RuntimeError`` unless ``Sandbox(ui=True)``."""
+        self._require()
+        if self._ui is None:
+            raise RuntimeError("the inbox page is off: use Sandbox(ui=True)")
+        return self._ui.url
 
     @property
     def ca_path(self) -> Path:
@@ -365,6 +383,7 @@ class Sandbox:
             "webpush_vapid_private_key_path": str(webpush.vapid_private_key_path),
             "webpush_application_server_key": webpush.application_server_key,
             "webpush_subject": DEFAULT_VAPID_SUBJECT,
+            **({"ui_url": self.ui_url} if self._ui is not None else {}),
         }
 
     # -- targets ---------------------------------------------------------------------------------

@@ -130,6 +130,8 @@ class SandboxServer:
         self.allow_http1 = allow_http1
         self.max_concurrent_streams = max_concurrent_streams
         self.stats = ServerStats()
+        #: Called on the loop with each request and the response it gets (the inbox page records them).
+        self.on_exchange: Callable[[SandboxRequest, SandboxResponse], None] | None = None
         self._ssl_context = ssl_context
         self._requested_port = port
         self._port: int | None = None
@@ -251,12 +253,21 @@ class SandboxServer:
         if delay > 0:
             await asyncio.sleep(delay)
         try:
-            return await self.emulator.handle(request)
+            response = await self.emulator.handle(request)
         except Exception:
             logger.exception("%s: emulator failed on %s %s", self.service, request.method, request.path)
-            return _INTERNAL_ERROR
+            response = _INTERNAL_ERROR
+        if self.on_exchange is not None:
+            self.on_exchange(request, response)
+        return response
 
     def _fault_response(self, fault: Fault, request: SandboxRequest) -> SandboxResponse:
+        response = self._scripted_response(fault, request)
+        if self.on_exchange is not None:
+            self.on_exchange(request, response)
+        return response
+
+    def _scripted_response(self, fault: Fault, request: SandboxRequest) -> SandboxResponse:
         try:
             response = self.emulator.fault_response(fault, request)
         except Exception:
