@@ -9,12 +9,12 @@ Answers decode to ``ApnsReason`` members. Images are delivered through a Notific
 Extension that reads ``userInfo["unipush"]["image"]``; see ``unipush.apns._encode`` for the full field map.
 """
 
-from unipush._options.apns import ApnsOptions, ApnsPushType
 from unipush.apns._auth import ProviderTokenSigner
 from unipush.apns._broadcast import ApnsChannelInfo
 from unipush.apns._channels import ApnsChannels, AsyncApnsChannels
 from unipush.apns._config import APNs, ClientCertificate
 from unipush.apns._decode import ApnsReason
+from unipush.apns._options import ApnsOptions, ApnsPushType
 from unipush.apns._target import ApnsChannel, ApnsDevice, ApnsStoragePolicy
 
 __all__ = [

@@ -47,11 +47,11 @@ from typing import Any, Literal
 from unipush._errors import ProviderError, ValidationError
 from unipush._excerpt import excerpt
 from unipush._model import Notification
-from unipush._options.apns import ApnsOptions, ApnsPushType
 from unipush._results import Outcome
 from unipush._validate import DEFAULT_TTL_SECONDS
 from unipush.apns._decode import parse_response
 from unipush.apns._encode import _priority, build, check_size, dumps
+from unipush.apns._options import ApnsOptions, ApnsPushType
 from unipush.apns._target import ApnsChannel, ApnsStoragePolicy, channel_id, storage_policy
 
 __all__ = [

@@ -53,8 +53,8 @@ from typing import Any
 
 from unipush._errors import PayloadTooLargeError, ValidationError
 from unipush._model import Notification
-from unipush._options.apns import ApnsOptions, ApnsPushType
 from unipush._validate import DEFAULT_TTL_SECONDS, aware_datetime, plain_json
+from unipush.apns._options import ApnsOptions, ApnsPushType
 
 __all__ = [
     "ALERT_OPTION_KEYS",

@@ -63,14 +63,14 @@ from typing import Any
 
 from unipush._errors import PayloadTooLargeError, ValidationError
 from unipush._model import Notification
-from unipush._options.apns import ApnsPushType
-from unipush._options.fcm import FcmOptions
-from unipush._options.webpush import WebPushOptions
 from unipush._validate import DEFAULT_TTL_SECONDS, plain_json
 from unipush.apns._encode import ALERT_OPTION_KEYS, APS_OPTION_KEYS, LIVE_ACTIVITY_KEYS, TOPIC_SUFFIXES
 from unipush.apns._encode import build as apns_build
+from unipush.apns._options import ApnsPushType
+from unipush.fcm._options import FcmOptions
 from unipush.fcm._target import FcmCondition, FcmDevice, FcmTarget, FcmTopic
 from unipush.webpush._encode import NOTIFICATION_OPTION_MEMBERS, encode_headers, notification_options
+from unipush.webpush._options import WebPushOptions
 
 __all__ = [
     "FCM_APNS_PUSH_TYPES",

@@ -41,9 +41,9 @@ from typing import Any
 
 from unipush._errors import ValidationError
 from unipush._model import Notification
-from unipush._options.webpush import WebPushOptions
 from unipush._validate import DEFAULT_TTL_SECONDS
 from unipush.webpush._crypto import b64url_encode
+from unipush.webpush._options import WebPushOptions
 
 __all__ = [
     "DECLARATIVE_MARKER",
