@@ -79,7 +79,7 @@ def subscriptions(count: int) -> Iterator[dict[str, Any]]:
 
 def providers() -> dict[str, Any]:
     """APNs (token auth), FCM (a service account) and Web Push (VAPID), from throwaway keys."""
-    from unipush import APNs, FCM, WebPush
+    from unipush import FCM, APNs, WebPush
 
     ec_key = ec.generate_private_key(ec.SECP256R1())
     p8 = ec_key.private_bytes(
@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         encryption.append(encryption_seconds(cases["webpush"][1], note, configs["webpush"]) / args.n * 1e6)
 
     apns = statistics.median(runs["apns"])
-    print(f"target + prepare, µs CPU per notification (median of {args.repeat} x {args.n}, Python {sys.version.split()[0]})")
+    python = sys.version.split()[0]
+    print(f"target + prepare, µs CPU per notification (median of {args.repeat} x {args.n}, Python {python})")
     print(f"{'provider':<28}{'µs':>8}{'vs APNs':>10}")
     for name in configs:
         median = statistics.median(runs[name])

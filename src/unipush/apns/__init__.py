@@ -6,7 +6,7 @@ the APNs-only settings of a notification (push type, interruption level, Live Ac
 ``ApnsChannel`` is a broadcast channel (iOS 18): one request updates every Live Activity subscribed to
 it; ``client.apns_channels`` creates, reads, lists and deletes channels (``ApnsChannelInfo``).
 Answers decode to ``ApnsReason`` members. Images are delivered through a Notification Service
-Extension that reads ``userInfo["unipush"]["image"]``; see ``unipush.apns._encode`` for the full field map.
+Extension that reads ``userInfo["unipush"]["image"]``; see ``unipush._payload.apple`` for the full field map.
 """
 
 from unipush.apns._auth import ProviderTokenSigner

@@ -14,11 +14,11 @@ Where each field lands
     * ``message.android``: ``collapse_key``, ``priority`` (HIGH/NORMAL), ``ttl`` ("Ns"), and a
       ``notification`` block with sound, the tag (``fcm.tag``, else the collapse key) and the
       ``FcmOptions`` fields.
-    * ``message.apns``: what the APNs encoder's ``build`` makes (the same code as a direct APNs push,
+    * ``message.apns``: what ``unipush._payload.apple.build`` makes (the same code as a direct APNs push,
       ``ApnsOptions`` included): ``headers`` (``apns-push-type``, ``apns-expiration``, ``apns-priority``,
       ``apns-collapse-id``; FCM sets ``apns-topic``), ``payload`` (``aps``, ``apns.extra``, ``unipush``),
       ``live_activity_token`` for a Live Activity, and ``fcm_options.image``.
-    * ``message.webpush``: the Web Push encoder's ``headers`` (``TTL``, ``Urgency``, ``Topic``, extra
+    * ``message.webpush``: the Web Push headers of ``unipush._payload.web`` (``TTL``, ``Urgency``, ``Topic``, extra
       headers), ``notification`` (its Notifications API options, from ``NOTIFICATION_OPTION_MEMBERS``, and
       actions) and ``fcm_options.link`` (the deep link, when it is https).
     * What FCM cannot carry is a ``ValidationError`` naming the option (``option_paths`` lists where
@@ -56,20 +56,24 @@ Data keys
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+# The shared payload modules (unipush._payload) read the APNs and Web Push option blocks, and those
+# providers' packages import the shared modules in turn: initialise both packages before FCM uses them,
+# so the shared modules are first loaded from inside their providers, whichever package is imported first.
+import unipush.apns
+import unipush.webpush  # noqa: F401
 from unipush._errors import PayloadTooLargeError, ValidationError
 from unipush._model import Notification
+from unipush._payload.apple import ALERT_OPTION_KEYS, APS_OPTION_KEYS, LIVE_ACTIVITY_KEYS, TOPIC_SUFFIXES
+from unipush._payload.apple import build as apns_build
+from unipush._payload.web import NOTIFICATION_OPTION_MEMBERS, encode_headers, notification_options
 from unipush._validate import DEFAULT_TTL_SECONDS, plain_json
-from unipush.apns._encode import ALERT_OPTION_KEYS, APS_OPTION_KEYS, LIVE_ACTIVITY_KEYS, TOPIC_SUFFIXES
-from unipush.apns._encode import build as apns_build
 from unipush.apns._options import ApnsPushType
 from unipush.fcm._options import FcmOptions
 from unipush.fcm._target import FcmCondition, FcmDevice, FcmTarget, FcmTopic
-from unipush.webpush._encode import NOTIFICATION_OPTION_MEMBERS, encode_headers, notification_options
 from unipush.webpush._options import WebPushOptions
 
 __all__ = [
@@ -110,11 +114,6 @@ _WEBPUSH_REFUSED_WHY = {
 
 _RESERVED_DATA_KEYS = frozenset({"from", "message_type", "collapse_key", "aps", "unipush"})
 _RESERVED_DATA_PREFIXES = ("google.", "gcm.", "unipush.")
-
-# RFC 8030 section 5.4: a Topic is at most 32 characters of the URL- and filename-safe base64 alphabet.
-# Apple's push service also refuses topics whose length is 1 modulo 4 (not valid base64url), so such
-# keys are hashed as well.
-_WEBPUSH_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 _NOTIFICATION_PRIORITY = {
     "min": "PRIORITY_MIN",
@@ -309,7 +308,7 @@ def _android_notification(notification: Notification, opts: FcmOptions) -> dict[
 def _apns(
     notification: Notification, target: FcmTarget, opts: FcmOptions, visible: bool, carried_data: bool, now: datetime
 ) -> dict[str, Any]:
-    # The APNs part is built by the APNs encoder's own builder, so Apple's rules (push type, priority,
+    # The APNs part is built by the builder the APNs encoder uses too, so Apple's rules (push type, priority,
     # critical sound, localisation, Live Activity keys) are the same code whichever way the push goes.
     parts = apns_build(notification, now=now, shown=visible, carried_data=carried_data)
     push_type = parts.push_type

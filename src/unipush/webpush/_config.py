@@ -14,12 +14,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from unipush._credentials import CredentialStore
 from unipush._errors import ConfigurationError, PayloadTooLargeError, ValidationError
 from unipush._model import Notification
+from unipush._payload.web import encode_headers
 from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
 from unipush._validate import optional_url, service_url
 from unipush.webpush._crypto import MAX_BODY_SIZE, MAX_PLAINTEXT_SIZE, encrypt
 from unipush.webpush._decode import parse_response
-from unipush.webpush._encode import DECLARATIVE_MARKER, encode_headers, encode_payload
+from unipush.webpush._encode import DECLARATIVE_MARKER, encode_payload
 from unipush.webpush._services import PUSH_SERVICE_RULES, PushServiceRule, rule_for_host
 from unipush.webpush._target import WebPushSubscription
 from unipush.webpush._vapid import DEFAULT_VAPID_EXPIRATION, VapidKeySource, VapidSigner
