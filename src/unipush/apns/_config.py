@@ -18,10 +18,8 @@ from __future__ import annotations
 import os
 import re
 import ssl
-import tempfile
 import uuid
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal, Union
@@ -35,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from unipush._credentials import CredentialStore
 from unipush._errors import ConfigurationError, ValidationError
 from unipush._model import Notification
+from unipush._provider import ClientCertificate
 from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
 from unipush._validate import read_error_reason, service_url
@@ -61,37 +60,6 @@ BASE_URLS: Mapping[str, str] = {
 
 _BUNDLE_ID = re.compile(r"[A-Za-z0-9._-]+")
 _PEM_MARK = b"-----BEGIN"
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class ClientCertificate:
-    """A validated TLS client certificate for certificate-based APNs authentication.
-
-    ``cert_pem`` is the certificate chain (leaf first) and ``key_pem`` its unencrypted PKCS#8 private key,
-    both PEM. ``repr`` shows neither.
-    """
-
-    cert_pem: bytes
-    key_pem: bytes
-    subject: str
-    not_valid_after: datetime
-
-    def load_into(self, context: ssl.SSLContext) -> None:
-        """Install the certificate and key in ``context``.
-
-        ``ssl`` reads client certificates only from files, so they are written to a private temporary file
-        (mode 0600) that is deleted straight after loading.
-        """
-        fd, path = tempfile.mkstemp(prefix="unipush-apns-", suffix=".pem")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(self.cert_pem + self.key_pem)
-            context.load_cert_chain(path)
-        finally:
-            os.unlink(path)
-
-    def __repr__(self) -> str:
-        return f"ClientCertificate(subject={self.subject!r}, not_valid_after={self.not_valid_after.isoformat()!r})"
 
 
 class APNs:
@@ -293,6 +261,10 @@ class APNs:
     def client_cert(self) -> ClientCertificate | None:
         """The TLS client certificate for certificate auth, or ``None`` with token auth."""
         return self._client_cert
+
+    def client_cert_urls(self) -> tuple[str, ...]:
+        """Where the certificate is presented: the push host and the channel-management host (broadcasts)."""
+        return (self._base_url, self._manage_base_url)
 
     @property
     def signer(self) -> ProviderTokenSigner | None:

@@ -8,7 +8,6 @@ the JSON body and its size limit.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -17,6 +16,7 @@ from typing import Any
 from unipush._errors import PayloadTooLargeError, ValidationError
 from unipush._model import Notification
 from unipush._payload.apple import TOPIC_SUFFIXES, build
+from unipush._provider import dumps_json
 from unipush.apns._options import ApnsPushType
 
 __all__ = [
@@ -50,11 +50,8 @@ def payload_limit(push_type: ApnsPushType) -> int:
 
 
 def dumps(payload: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON: the bytes APNs counts against the size limit."""
-    try:
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError("payload", "contains text that is not valid Unicode (a lone surrogate)") from None
+    """Compact UTF-8 JSON: the bytes APNs counts against the size limit (``unipush.provider.dumps_json``)."""
+    return dumps_json(payload)
 
 
 def check_size(body: bytes, push_type: ApnsPushType) -> None:
