@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -81,9 +82,12 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "MAX_TOPIC_PAYLOAD_BYTES",
     "WEBPUSH_HEADER_NAMES",
+    "MessageParts",
     "encode",
+    "message_parts",
     "option_paths",
     "payload_size",
+    "render",
 ]
 
 MAX_PAYLOAD_BYTES = 4096
@@ -99,6 +103,7 @@ WEBPUSH_HEADER_NAMES = {"ttl": "TTL", "urgency": "Urgency", "topic": "Topic"}
 """The Web Push encoder's RFC 8030 headers as ``message.webpush.headers`` spells them; extra headers keep
 their (lower-case) names."""
 
+_NO_OPTIONS = FcmOptions()
 _FCM_OWNS_WEBPUSH_HEADERS = frozenset({"content-encoding", "content-type"})
 _SENT_IN_MESSAGE_NOTIFICATION = frozenset({"image"})
 _WEBPUSH_REFUSED: tuple[tuple[str, Callable[[WebPushOptions], bool]], ...] = (
@@ -140,14 +145,41 @@ def encode(notification: Notification, target: FcmTarget, *, now: datetime) -> d
         ValidationError: a reserved data key, a collapse key too long for APNs, or a naive ``now``.
         PayloadTooLargeError: the payload is over FCM's limit (see the module docstring for the rule).
     """
+    return render(message_parts(notification, target, now=now), target)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageParts:
+    """The FCM message of one notification without its recipient, rendered once for every target.
+
+    Everything in a message but ``token``/``topic``/``condition`` depends only on the notification, on
+    whether the recipient is one device (the size limit, Live Activities) and on ``now`` to the second
+    (``apns-expiration``), so a batch to many devices renders it once and ``render`` adds the recipient.
+    ``rest`` is shared by the payloads made from it: treat a ``PreparedRequest.payload`` as read-only.
+    """
+
+    rest: dict[str, Any]
+    """The message's members after the recipient, in order."""
+    tail: bytes
+    """The JSON that follows the recipient member in the body, through the final ``}``."""
+    validate_only: bool
+    """Whether the body carries ``"validate_only": true``."""
+
+
+def message_parts(notification: Notification, target: FcmTarget, *, now: datetime) -> MessageParts:
+    """Everything of the message for ``target`` but the recipient; see ``MessageParts`` and ``encode``.
+
+    Raises:
+        ValidationError, PayloadTooLargeError: as ``encode``.
+    """
     if now.utcoffset() is None:
         raise ValidationError("now", "must be a timezone-aware datetime")
-    opts = notification.fcm or FcmOptions()
+    opts = notification.fcm or _NO_OPTIONS
     _check_data_keys(notification.data)
     visible = notification.has_alert or bool(opts.title_loc_key or opts.body_loc_key)
     ttl = notification.ttl_seconds if notification.ttl_seconds is not None else DEFAULT_TTL_SECONDS
 
-    message: dict[str, Any] = _recipient(target)
+    message: dict[str, Any] = {}
     if visible:
         shown = _drop_none(title=notification.title, body=notification.body, image=notification.image)
         if shown:
@@ -167,13 +199,27 @@ def encode(notification: Notification, target: FcmTarget, *, now: datetime) -> d
         if raw:
             message[block] = _merge(message.get(block, {}), raw)
     if opts.message:
+        # FcmOptions refuses a raw message that sets the recipient, so the recipient stays first.
         message = _merge(message, opts.message)
 
     _check_size(message, target)
-    body: dict[str, Any] = {"message": message}
-    if opts.validate_only:
-        body["validate_only"] = True
-    return body
+    # The body is json.dumps({"message": {recipient, **rest}, ...}) with compact separators, written as
+    # the recipient member followed by this tail: the same bytes, serialised once per notification.
+    rest_json = json.dumps(message, separators=(",", ":"), ensure_ascii=False)[1:] if message else "}"
+    tail = ("," + rest_json if message else rest_json) + (',"validate_only":true}' if opts.validate_only else "}")
+    return MessageParts(rest=message, tail=tail.encode("utf-8"), validate_only=bool(opts.validate_only))
+
+
+def render(parts: MessageParts, target: FcmTarget) -> tuple[dict[str, Any], bytes]:
+    """The payload (``{"message": {...}}``) and the exact body bytes for ``target``, from ``parts``."""
+    name, value = _recipient(target)
+    message = {name: value}
+    message.update(parts.rest)
+    payload: dict[str, Any] = {"message": message}
+    if parts.validate_only:
+        payload["validate_only"] = True
+    member = f'{{"message":{{"{name}":{json.dumps(value, ensure_ascii=False)}'
+    return payload, member.encode("utf-8") + parts.tail
 
 
 def option_paths() -> tuple[tuple[str, str], ...]:
@@ -222,13 +268,13 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _recipient(target: FcmTarget) -> dict[str, Any]:
+def _recipient(target: FcmTarget) -> tuple[str, str]:
     if isinstance(target, FcmDevice):
-        return {"token": target.token}
+        return "token", target.token
     if isinstance(target, FcmTopic):
-        return {"topic": target.name}
+        return "topic", target.name
     if isinstance(target, FcmCondition):
-        return {"condition": target.expr}
+        return "condition", target.expr
     raise ValidationError("target", f"FCM cannot send to {type(target).__name__}")
 
 
