@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,11 +23,14 @@ from unipush.apns._options import ApnsPushType
 __all__ = [
     "PAYLOAD_LIMIT",
     "VOIP_PAYLOAD_LIMIT",
+    "DevicePush",
+    "check_apns_id",
     "check_size",
     "dumps",
     "encode",
     "payload_limit",
     "render",
+    "render_device_push",
     "topic_for",
 ]
 
@@ -85,21 +89,55 @@ def render(
     notification: Notification, *, topic: str, now: datetime, apns_id: str
 ) -> tuple[dict[str, Any], dict[str, str], bytes]:
     """Like ``encode`` but also returns the JSON body bytes, so it is serialised once."""
-    _check_apns_id(apns_id)
+    check_apns_id(apns_id)
+    rendering = render_device_push(notification, topic=topic, now=now)
+    return rendering.payload, rendering.headers_with(apns_id), rendering.body
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePush:
+    """What a device push of one notification is for every device: payload, body and headers but ``apns-id``.
+
+    The device token is in the URL and ``apns-id`` differs per request, so a batch to many devices renders
+    this once per notification (and second of ``now``, for ``apns-expiration``). ``payload`` is shared by
+    the requests made from it: treat a ``PreparedRequest.payload`` as read-only.
+    """
+
+    payload: dict[str, Any]
+    """The JSON payload (``aps`` and the custom keys)."""
+    body: bytes
+    """``payload`` as the compact UTF-8 JSON sent, within the push type's size limit."""
+    push_type: str
+    """The ``apns-push-type`` header."""
+    topic: str
+    """The ``apns-topic`` header: the bundle ID and the push type's suffix."""
+    headers: dict[str, str]
+    """The headers after ``apns-id``, in order, through ``content-type``."""
+
+    def headers_with(self, apns_id: str) -> dict[str, str]:
+        """The request headers, with ``apns-id`` (a fresh dict per request, for its credential)."""
+        headers = {"apns-push-type": self.push_type, "apns-topic": self.topic, "apns-id": apns_id}
+        headers.update(self.headers)
+        return headers
+
+
+def render_device_push(notification: Notification, *, topic: str, now: datetime) -> DevicePush:
+    """The ``DevicePush`` of ``notification`` for the bundle ID ``topic``.
+
+    Raises:
+        ValidationError: the notification breaks an APNs rule (field named).
+        PayloadTooLargeError: the payload is over 4096 bytes (5120 for VoIP).
+    """
     parts = build(notification, now=now)
     body = dumps(parts.payload)
     check_size(body, parts.push_type)
-    headers = {
-        "apns-push-type": parts.headers.pop("apns-push-type"),
-        "apns-topic": topic_for(topic, parts.push_type),
-        "apns-id": apns_id,
-        **parts.headers,
-        "content-type": "application/json",
-    }
-    return parts.payload, headers, body
+    push_type = parts.headers.pop("apns-push-type")
+    rest = {**parts.headers, "content-type": "application/json"}
+    return DevicePush(parts.payload, body, push_type, topic_for(topic, parts.push_type), rest)
 
 
-def _check_apns_id(apns_id: object) -> None:
+def check_apns_id(apns_id: object) -> None:
+    """Raise ``ValidationError`` unless ``apns_id`` is a canonical lower-case UUID (APNs: ``BadMessageId``)."""
     # APNs wants the canonical lower-case form; anything else is answered with BadMessageId.
     if not isinstance(apns_id, str) or not _UUID.match(apns_id):
         raise ValidationError("apns_id", f"must be a lower-case canonical UUID (8-4-4-4-12 hex), got {apns_id!r}")
