@@ -20,14 +20,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import strategies as st
 
 from unipush import Action, ApnsOptions, FcmOptions, Notification, WebPushOptions
-from unipush._options.apns import ApnsPushType
-from unipush._options.webpush import OWNED_HEADERS
 from unipush._targets import Target
 from unipush._validate import LATEST_UNIX_SECONDS, MAX_TTL_SECONDS
 from unipush.apns import ApnsDevice
+from unipush.apns._options import ApnsPushType
 from unipush.fcm import FcmCondition, FcmDevice, FcmTopic
 from unipush.webpush import WebPushSubscription
 from unipush.webpush._crypto import b64url_encode
+from unipush.webpush._options import OWNED_HEADERS
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 

@@ -463,7 +463,7 @@ def test_schema_lists_every_field_enum_and_required_key() -> None:
             else schema["properties"][name]["enum"] == values
         )
     push_types = defs["ApnsOptions"]["properties"]["push_type"]["anyOf"][0]["enum"]
-    assert push_types == list(get_args(__import__("unipush._options.apns", fromlist=["PushTypeName"]).PushTypeName))
+    assert push_types == list(get_args(__import__("unipush.apns._options", fromlist=["PushTypeName"]).PushTypeName))
 
 
 @pytest.mark.parametrize(("data", "message"), [case for case in REFUSED_NOTIFICATIONS if isinstance(case[0], dict)])

@@ -18,7 +18,7 @@ from unipush._errors import ConfigurationError, UnipushError, ValidationError
 from unipush._foreign import foreign_error
 from unipush._model import Notification
 from unipush._plugins import ProviderSpec, resolve_providers
-from unipush._provider import Provider, check_provider
+from unipush._provider import Provider, SupportsClientCertificate, check_provider
 from unipush._pruning import PruningGuard
 from unipush._results import PreparedRequest, SendResult
 from unipush._retry import RetryPolicy
@@ -345,12 +345,13 @@ class BaseClient:
         """
         contexts: dict[tuple[str, int], ssl.SSLContext] = {}
         for provider in self._core.providers.values():
-            cert_of = getattr(provider, "client_cert", None)
-            certificate = cert_of() if callable(cert_of) else None
+            # The optional hook of unipush.provider.SupportsClientCertificate (APNs certificate auth).
+            if not isinstance(provider, SupportsClientCertificate):
+                continue
+            certificate = provider.client_cert()
             if certificate is None:
                 continue
-            # APNs also has its channel-management host (broadcast channels), with the same certificate.
-            for url in (getattr(provider, "base_url", ""), getattr(provider, "manage_base_url", "")):
+            for url in provider.client_cert_urls():
                 parts = urlsplit(str(url))
                 if parts.hostname is None:
                     continue

@@ -12,13 +12,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from unipush import _validate as v
 from unipush._errors import ValidationError
-from unipush._options.apns import ApnsOptions
-from unipush._options.fcm import FcmOptions
-from unipush._options.webpush import WebPushOptions
+
+if TYPE_CHECKING:
+    # The option blocks live with their providers (apns/, fcm/, webpush/), whose packages import this
+    # module: importing them here at run time would make the model depend on the providers. The
+    # isinstance check in Notification.__post_init__ imports them when a block is actually given.
+    from unipush.apns._options import ApnsOptions
+    from unipush.fcm._options import FcmOptions
+    from unipush.webpush._options import WebPushOptions
 
 __all__ = ["Action", "Notification", "Priority"]
 
@@ -48,6 +53,19 @@ class Action:
         v.required_str("action.title", self.title)
         v.optional_media_url("action.icon", self.icon)
         v.optional_url("action.deep_link", self.deep_link, schemes=None)
+
+
+def _check_option_blocks(notification: Notification) -> None:
+    """Each option block is its provider's class (imported here: see the ``TYPE_CHECKING`` block)."""
+    from unipush.apns._options import ApnsOptions
+    from unipush.fcm._options import FcmOptions
+    from unipush.webpush._options import WebPushOptions
+
+    kinds: tuple[tuple[str, type], ...] = (("apns", ApnsOptions), ("fcm", FcmOptions), ("webpush", WebPushOptions))
+    for name, kind in kinds:
+        block = getattr(notification, name)
+        if block is not None and not isinstance(block, kind):
+            raise ValidationError(name, f"must be a {kind.__name__}, got {type(block).__name__}")
 
 
 def _empty_data() -> Mapping[str, str]:
@@ -108,10 +126,8 @@ class Notification:
         if not isinstance(self.content_available, bool):
             raise ValidationError("content_available", f"must be a bool, got {type(self.content_available).__name__}")
         set_(self, "actions", _check_actions(self.actions))
-        for name, kind in (("apns", ApnsOptions), ("fcm", FcmOptions), ("webpush", WebPushOptions)):
-            block = getattr(self, name)
-            if block is not None and not isinstance(block, kind):
-                raise ValidationError(name, f"must be a {kind.__name__}, got {type(block).__name__}")
+        if self.apns is not None or self.fcm is not None or self.webpush is not None:
+            _check_option_blocks(self)
 
     @property
     def ttl_seconds(self) -> int | None:

@@ -392,7 +392,9 @@ class _Model(_Codec):
         # The constructors name their errors relative to a fixed root ("apns.x", "action.id"); the
         # prefix is what to replace by the real key path.
         self.error_prefix = error_prefix
-        hints = get_type_hints(cls)
+        # Notification names its option blocks only for type checkers (unipush._model), so they are
+        # given here by name.
+        hints = get_type_hints(cls, localns=_option_block_names())
         self.fields: dict[str, _Field] = {}
         for field in dataclasses.fields(cls):
             if not field.init:
@@ -650,12 +652,20 @@ def _codec_for(cls: type) -> _Model:
     return codec
 
 
+def _option_block_names() -> dict[str, type]:
+    from unipush.apns._options import ApnsOptions
+    from unipush.fcm._options import FcmOptions
+    from unipush.webpush._options import WebPushOptions
+
+    return {"ApnsOptions": ApnsOptions, "FcmOptions": FcmOptions, "WebPushOptions": WebPushOptions}
+
+
 def _make_codec(cls: type) -> _Model:
     from unipush._model import Action
-    from unipush._options.apns import ApnsOptions
-    from unipush._options.fcm import FcmOptions
-    from unipush._options.webpush import WebPushOptions
     from unipush._targets import Target
+    from unipush.apns._options import ApnsOptions
+    from unipush.fcm._options import FcmOptions
+    from unipush.webpush._options import WebPushOptions
     from unipush.webpush._target import WebPushSubscription
 
     prefixes: dict[type, str] = {

@@ -10,8 +10,9 @@ import pytest
 
 from unipush._errors import PayloadTooLargeError, ValidationError
 from unipush._model import Action, Notification
+from unipush._payload.apple import infer_push_type
 from unipush.apns import ApnsOptions, ApnsPushType
-from unipush.apns._encode import dumps, encode, infer_push_type, render, topic_for
+from unipush.apns._encode import dumps, encode, render, topic_for
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)  # 1735787045
 NOW_S = 1735787045

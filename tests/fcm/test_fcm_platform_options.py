@@ -1,6 +1,6 @@
 """Issue 10, point 1: ``ApnsOptions`` and ``WebPushOptions`` reach ``message.apns`` and ``message.webpush``.
 
-Golden bodies: the APNs part is made by the APNs encoder's builder (``unipush.apns._encode.build``), so each
+Golden bodies: the APNs part is made by the builder the APNs encoder uses (``unipush._payload.apple.build``), so each
 case also checks that ``payload.aps`` is the direct APNs encoder's ``aps`` (less the alert FCM copies from
 ``message.notification``). What FCM cannot carry is a ``ValidationError`` naming the option.
 """

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from unipush._model import Action, Notification
-from unipush._options.apns import ApnsOptions
 from unipush.apns import APNs, ApnsDevice
+from unipush.apns._options import ApnsOptions
 from unipush.sandbox._apns import DETAIL_HEADER, ApnsEmulator
 from unipush.sandbox._faults import Fault
 from unipush.sandbox._http import SandboxRequest, SandboxResponse

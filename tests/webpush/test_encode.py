@@ -8,15 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from unipush import DEFAULT_TTL_SECONDS, Action, Notification, ValidationError
+from unipush._payload.web import derive_topic, encode_headers
 from unipush.webpush import WebPushOptions
 from unipush.webpush._crypto import b64url_encode
-from unipush.webpush._encode import (
-    declarative_payload,
-    derive_topic,
-    encode_headers,
-    encode_payload,
-    json_payload,
-)
+from unipush.webpush._encode import declarative_payload, encode_payload, json_payload
 
 FULL = Notification(
     title="Order shipped",

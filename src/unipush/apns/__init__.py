@@ -6,15 +6,15 @@ the APNs-only settings of a notification (push type, interruption level, Live Ac
 ``ApnsChannel`` is a broadcast channel (iOS 18): one request updates every Live Activity subscribed to
 it; ``client.apns_channels`` creates, reads, lists and deletes channels (``ApnsChannelInfo``).
 Answers decode to ``ApnsReason`` members. Images are delivered through a Notification Service
-Extension that reads ``userInfo["unipush"]["image"]``; see ``unipush.apns._encode`` for the full field map.
+Extension that reads ``userInfo["unipush"]["image"]``; see ``unipush._payload.apple`` for the full field map.
 """
 
-from unipush._options.apns import ApnsOptions, ApnsPushType
 from unipush.apns._auth import ProviderTokenSigner
 from unipush.apns._broadcast import ApnsChannelInfo
 from unipush.apns._channels import ApnsChannels, AsyncApnsChannels
 from unipush.apns._config import APNs, ClientCertificate
 from unipush.apns._decode import ApnsReason
+from unipush.apns._options import ApnsOptions, ApnsPushType
 from unipush.apns._target import ApnsChannel, ApnsDevice, ApnsStoragePolicy
 
 __all__ = [

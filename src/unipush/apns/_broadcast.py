@@ -47,11 +47,12 @@ from typing import Any, Literal
 from unipush._errors import ProviderError, ValidationError
 from unipush._excerpt import excerpt
 from unipush._model import Notification
-from unipush._options.apns import ApnsOptions, ApnsPushType
+from unipush._payload.apple import build, priority
 from unipush._results import Outcome
 from unipush._validate import DEFAULT_TTL_SECONDS
 from unipush.apns._decode import parse_response
-from unipush.apns._encode import _priority, build, check_size, dumps
+from unipush.apns._encode import check_size, dumps
+from unipush.apns._options import ApnsOptions, ApnsPushType
 from unipush.apns._target import ApnsChannel, ApnsStoragePolicy, channel_id, storage_policy
 
 __all__ = [
@@ -134,9 +135,9 @@ def render_broadcast(
         "apns-request-id": request_id,
         "apns-expiration": _expiration(notification, channel, now),
     }
-    priority = _priority(notification, options, push_type)
-    if priority is not None:
-        headers["apns-priority"] = str(priority)
+    value = priority(notification, options, push_type)
+    if value is not None:
+        headers["apns-priority"] = str(value)
     headers["content-type"] = "application/json"
     return payload, headers, body
 

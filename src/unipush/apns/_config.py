@@ -18,10 +18,8 @@ from __future__ import annotations
 import os
 import re
 import ssl
-import tempfile
 import uuid
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal, Union
@@ -35,13 +33,14 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from unipush._credentials import CredentialStore
 from unipush._errors import ConfigurationError, ValidationError
 from unipush._model import Notification
+from unipush._provider import ClientCertificate
 from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
-from unipush._validate import read_error_reason, service_url
+from unipush._validate import aware_datetime, read_error_reason, service_url
 from unipush.apns._auth import _TEN_ALNUM, ProviderTokenSigner
 from unipush.apns._broadcast import MANAGE_BASE_URLS, broadcast_path, render_broadcast
 from unipush.apns._decode import parse_response
-from unipush.apns._encode import render
+from unipush.apns._encode import DevicePush, check_apns_id, render_device_push
 from unipush.apns._target import ApnsChannel, ApnsDevice
 
 __all__ = ["APNs", "ClientCertificate", "Environment", "KeySource"]
@@ -61,37 +60,6 @@ BASE_URLS: Mapping[str, str] = {
 
 _BUNDLE_ID = re.compile(r"[A-Za-z0-9._-]+")
 _PEM_MARK = b"-----BEGIN"
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class ClientCertificate:
-    """A validated TLS client certificate for certificate-based APNs authentication.
-
-    ``cert_pem`` is the certificate chain (leaf first) and ``key_pem`` its unencrypted PKCS#8 private key,
-    both PEM. ``repr`` shows neither.
-    """
-
-    cert_pem: bytes
-    key_pem: bytes
-    subject: str
-    not_valid_after: datetime
-
-    def load_into(self, context: ssl.SSLContext) -> None:
-        """Install the certificate and key in ``context``.
-
-        ``ssl`` reads client certificates only from files, so they are written to a private temporary file
-        (mode 0600) that is deleted straight after loading.
-        """
-        fd, path = tempfile.mkstemp(prefix="unipush-apns-", suffix=".pem")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(self.cert_pem + self.key_pem)
-            context.load_cert_chain(path)
-        finally:
-            os.unlink(path)
-
-    def __repr__(self) -> str:
-        return f"ClientCertificate(subject={self.subject!r}, not_valid_after={self.not_valid_after.isoformat()!r})"
 
 
 class APNs:
@@ -122,6 +90,7 @@ class APNs:
         "_client_cert",
         "_environment",
         "_key_id",
+        "_last_push",
         "_manage_base_url",
         "_signer",
         "_team_id",
@@ -153,6 +122,10 @@ class APNs:
         self._client_cert: ClientCertificate | None = None
         self._key_id: str | None = None
         self._team_id: str | None = None
+        # The last notification's device push: (notification, second of now, rendering). A batch sends
+        # one notification to many devices; see prepare. Replaced whole, so a reader on another thread
+        # sees an old entry or a new one, both valid for their key.
+        self._last_push: tuple[Notification, int, DevicePush] | None = None
 
         if key is not None and cert is not None:
             raise ConfigurationError("APNs takes either key= (token auth) or cert= (certificate auth), not both")
@@ -211,7 +184,19 @@ class APNs:
             payload, headers, body = render_broadcast(notification, target, now=now, request_id=apns_id)
             url = f"{self._base_url}{broadcast_path(self._topic)}"
         else:
-            payload, headers, body = render(notification, topic=self._topic, now=now, apns_id=apns_id)
+            check_apns_id(apns_id)
+            aware_datetime("now", now)
+            # Payload, body and headers but apns-id are the same for every device of a batch: rendered once
+            # per notification and second of now (apns-expiration). The notification is frozen, so its
+            # identity is a sound key.
+            second = int(now.timestamp())
+            last = self._last_push
+            if last is not None and last[0] is notification and last[1] == second:
+                push = last[2]
+            else:
+                push = render_device_push(notification, topic=self._topic, now=now)
+                self._last_push = (notification, second, push)
+            payload, headers, body = push.payload, push.headers_with(apns_id), push.body
             url = f"{self._base_url}/3/device/{target.token}"
         pending = False
         if self._signer is not None:
@@ -293,6 +278,10 @@ class APNs:
     def client_cert(self) -> ClientCertificate | None:
         """The TLS client certificate for certificate auth, or ``None`` with token auth."""
         return self._client_cert
+
+    def client_cert_urls(self) -> tuple[str, ...]:
+        """Where the certificate is presented: the push host and the channel-management host (broadcasts)."""
+        return (self._base_url, self._manage_base_url)
 
     @property
     def signer(self) -> ProviderTokenSigner | None:

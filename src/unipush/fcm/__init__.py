@@ -9,9 +9,9 @@
     client.send(Notification(title="Hi", fcm=FcmOptions(channel_id="news")), FcmDevice(token))
 """
 
-from unipush._options.fcm import FcmOptions
 from unipush.fcm._config import FCM
 from unipush.fcm._decode import FcmErrorCode
+from unipush.fcm._options import FcmOptions
 from unipush.fcm._target import FcmCondition, FcmDevice, FcmTopic
 from unipush.fcm._topics import MAX_TOKENS_PER_REQUEST, TopicErrorCode, TopicManagementResult
 

@@ -33,7 +33,7 @@ from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
 from unipush._validate import check_text, read_error_reason, service_url
 from unipush.fcm._decode import parse_response
-from unipush.fcm._encode import encode
+from unipush.fcm._encode import MessageParts, message_parts, render
 from unipush.fcm._oauth import AccessTokenSource
 from unipush.fcm._target import FcmCondition, FcmDevice, FcmTopic
 from unipush.fcm._topics import IID_BASE_URL
@@ -137,6 +137,10 @@ class FCM:
         self._token_source: AccessTokenSource | None = None
         self._store: CredentialStore | None = None
         self._identity = identity
+        # The last notification's message without its recipient: (notification, to one device, second,
+        # parts). A batch sends one notification to many targets; see prepare. Replaced whole, so a
+        # reader on another thread sees an old entry or a new one, both valid for their key.
+        self._last_parts: tuple[Notification, bool, int, MessageParts] | None = None
 
     def use_credential_store(self, store: CredentialStore) -> None:
         """Share the OAuth2 access token through ``store`` (``PushClient(credential_store=...)`` calls this).
@@ -214,8 +218,20 @@ class FCM:
         """
         if not isinstance(target, (FcmDevice, FcmTopic, FcmCondition)):
             raise ValidationError("target", f"FCM cannot send to {type(target).__name__}")
-        payload = encode(notification, target, now=now)
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if now.utcoffset() is None:
+            raise ValidationError("now", "must be a timezone-aware datetime")
+        # Everything but the recipient depends on the notification, on whether the target is one device
+        # and on now to the second (apns-expiration): rendered once for a batch, not once per target.
+        # The notification is frozen (its mappings read-only), so its identity is a sound key.
+        device = isinstance(target, FcmDevice)
+        second = int(now.timestamp())
+        last = self._last_parts
+        if last is not None and last[0] is notification and last[1] is device and last[2] == second:
+            parts = last[3]
+        else:
+            parts = message_parts(notification, target, now=now)
+            self._last_parts = (notification, device, second, parts)
+        payload, body = render(parts, target)
         return PreparedRequest(
             provider="fcm",
             target=target,

@@ -36,7 +36,6 @@ least a minute after a quota error, and a shorter backoff would only spend more 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from http import HTTPStatus
@@ -44,6 +43,7 @@ from typing import Any
 
 from unipush._errors import AuthenticationError, InvalidTokenError, ProviderError, RateLimitedError
 from unipush._excerpt import excerpt
+from unipush._provider import load_json
 from unipush._results import Outcome
 from unipush._retry import retry_after_from_headers
 
@@ -117,7 +117,7 @@ def parse_response(status_code: int, headers: Mapping[str, str], body: bytes, *,
     Returns:
         An ``Outcome``. ``message_id`` is the full message name on success.
     """
-    document = _load_json(body)
+    document = load_json(body)
     if 200 <= status_code < 300:
         name = document.get("name") if isinstance(document, Mapping) else None
         return Outcome(ok=True, status_code=status_code, message_id=name if isinstance(name, str) else None)
@@ -199,13 +199,6 @@ def says_token_invalid(message: str, details: Sequence[Mapping[str, Any]] = ()) 
                 if isinstance(violation, Mapping) and violation.get("field") == _TOKEN_FIELD:
                     return True
     return False
-
-
-def _load_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 def _detail_code(details: Sequence[Mapping[str, Any]]) -> FcmErrorCode | None:

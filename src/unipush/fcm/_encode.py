@@ -14,11 +14,11 @@ Where each field lands
     * ``message.android``: ``collapse_key``, ``priority`` (HIGH/NORMAL), ``ttl`` ("Ns"), and a
       ``notification`` block with sound, the tag (``fcm.tag``, else the collapse key) and the
       ``FcmOptions`` fields.
-    * ``message.apns``: what the APNs encoder's ``build`` makes (the same code as a direct APNs push,
+    * ``message.apns``: what ``unipush._payload.apple.build`` makes (the same code as a direct APNs push,
       ``ApnsOptions`` included): ``headers`` (``apns-push-type``, ``apns-expiration``, ``apns-priority``,
       ``apns-collapse-id``; FCM sets ``apns-topic``), ``payload`` (``aps``, ``apns.extra``, ``unipush``),
       ``live_activity_token`` for a Live Activity, and ``fcm_options.image``.
-    * ``message.webpush``: the Web Push encoder's ``headers`` (``TTL``, ``Urgency``, ``Topic``, extra
+    * ``message.webpush``: the Web Push headers of ``unipush._payload.web`` (``TTL``, ``Urgency``, ``Topic``, extra
       headers), ``notification`` (its Notifications API options, from ``NOTIFICATION_OPTION_MEMBERS``, and
       actions) and ``fcm_options.link`` (the deep link, when it is https).
     * What FCM cannot carry is a ``ValidationError`` naming the option (``option_paths`` lists where
@@ -56,30 +56,38 @@ Data keys
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+# The shared payload modules (unipush._payload) read the APNs and Web Push option blocks, and those
+# providers' packages import the shared modules in turn: initialise both packages before FCM uses them,
+# so the shared modules are first loaded from inside their providers, whichever package is imported first.
+import unipush.apns
+import unipush.webpush  # noqa: F401
 from unipush._errors import PayloadTooLargeError, ValidationError
 from unipush._model import Notification
-from unipush._options.apns import ApnsPushType
-from unipush._options.fcm import FcmOptions
-from unipush._options.webpush import WebPushOptions
+from unipush._payload.apple import ALERT_OPTION_KEYS, APS_OPTION_KEYS, LIVE_ACTIVITY_KEYS, TOPIC_SUFFIXES
+from unipush._payload.apple import build as apns_build
+from unipush._payload.web import NOTIFICATION_OPTION_MEMBERS, encode_headers, notification_options
 from unipush._validate import DEFAULT_TTL_SECONDS, plain_json
-from unipush.apns._encode import ALERT_OPTION_KEYS, APS_OPTION_KEYS, LIVE_ACTIVITY_KEYS, TOPIC_SUFFIXES
-from unipush.apns._encode import build as apns_build
+from unipush.apns._options import ApnsPushType
+from unipush.fcm._options import FcmOptions
 from unipush.fcm._target import FcmCondition, FcmDevice, FcmTarget, FcmTopic
-from unipush.webpush._encode import NOTIFICATION_OPTION_MEMBERS, encode_headers, notification_options
+from unipush.webpush._options import WebPushOptions
 
 __all__ = [
     "FCM_APNS_PUSH_TYPES",
     "MAX_PAYLOAD_BYTES",
     "MAX_TOPIC_PAYLOAD_BYTES",
     "WEBPUSH_HEADER_NAMES",
+    "MessageParts",
     "encode",
+    "message_parts",
     "option_paths",
     "payload_size",
+    "render",
 ]
 
 MAX_PAYLOAD_BYTES = 4096
@@ -95,6 +103,7 @@ WEBPUSH_HEADER_NAMES = {"ttl": "TTL", "urgency": "Urgency", "topic": "Topic"}
 """The Web Push encoder's RFC 8030 headers as ``message.webpush.headers`` spells them; extra headers keep
 their (lower-case) names."""
 
+_NO_OPTIONS = FcmOptions()
 _FCM_OWNS_WEBPUSH_HEADERS = frozenset({"content-encoding", "content-type"})
 _SENT_IN_MESSAGE_NOTIFICATION = frozenset({"image"})
 _WEBPUSH_REFUSED: tuple[tuple[str, Callable[[WebPushOptions], bool]], ...] = (
@@ -110,11 +119,6 @@ _WEBPUSH_REFUSED_WHY = {
 
 _RESERVED_DATA_KEYS = frozenset({"from", "message_type", "collapse_key", "aps", "unipush"})
 _RESERVED_DATA_PREFIXES = ("google.", "gcm.", "unipush.")
-
-# RFC 8030 section 5.4: a Topic is at most 32 characters of the URL- and filename-safe base64 alphabet.
-# Apple's push service also refuses topics whose length is 1 modulo 4 (not valid base64url), so such
-# keys are hashed as well.
-_WEBPUSH_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 _NOTIFICATION_PRIORITY = {
     "min": "PRIORITY_MIN",
@@ -141,14 +145,41 @@ def encode(notification: Notification, target: FcmTarget, *, now: datetime) -> d
         ValidationError: a reserved data key, a collapse key too long for APNs, or a naive ``now``.
         PayloadTooLargeError: the payload is over FCM's limit (see the module docstring for the rule).
     """
+    return render(message_parts(notification, target, now=now), target)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageParts:
+    """The FCM message of one notification without its recipient, rendered once for every target.
+
+    Everything in a message but ``token``/``topic``/``condition`` depends only on the notification, on
+    whether the recipient is one device (the size limit, Live Activities) and on ``now`` to the second
+    (``apns-expiration``), so a batch to many devices renders it once and ``render`` adds the recipient.
+    ``rest`` is shared by the payloads made from it: treat a ``PreparedRequest.payload`` as read-only.
+    """
+
+    rest: dict[str, Any]
+    """The message's members after the recipient, in order."""
+    tail: bytes
+    """The JSON that follows the recipient member in the body, through the final ``}``."""
+    validate_only: bool
+    """Whether the body carries ``"validate_only": true``."""
+
+
+def message_parts(notification: Notification, target: FcmTarget, *, now: datetime) -> MessageParts:
+    """Everything of the message for ``target`` but the recipient; see ``MessageParts`` and ``encode``.
+
+    Raises:
+        ValidationError, PayloadTooLargeError: as ``encode``.
+    """
     if now.utcoffset() is None:
         raise ValidationError("now", "must be a timezone-aware datetime")
-    opts = notification.fcm or FcmOptions()
+    opts = notification.fcm or _NO_OPTIONS
     _check_data_keys(notification.data)
     visible = notification.has_alert or bool(opts.title_loc_key or opts.body_loc_key)
     ttl = notification.ttl_seconds if notification.ttl_seconds is not None else DEFAULT_TTL_SECONDS
 
-    message: dict[str, Any] = _recipient(target)
+    message: dict[str, Any] = {}
     if visible:
         shown = _drop_none(title=notification.title, body=notification.body, image=notification.image)
         if shown:
@@ -168,13 +199,27 @@ def encode(notification: Notification, target: FcmTarget, *, now: datetime) -> d
         if raw:
             message[block] = _merge(message.get(block, {}), raw)
     if opts.message:
+        # FcmOptions refuses a raw message that sets the recipient, so the recipient stays first.
         message = _merge(message, opts.message)
 
     _check_size(message, target)
-    body: dict[str, Any] = {"message": message}
-    if opts.validate_only:
-        body["validate_only"] = True
-    return body
+    # The body is json.dumps({"message": {recipient, **rest}, ...}) with compact separators, written as
+    # the recipient member followed by this tail: the same bytes, serialised once per notification.
+    rest_json = json.dumps(message, separators=(",", ":"), ensure_ascii=False)[1:] if message else "}"
+    tail = ("," + rest_json if message else rest_json) + (',"validate_only":true}' if opts.validate_only else "}")
+    return MessageParts(rest=message, tail=tail.encode("utf-8"), validate_only=bool(opts.validate_only))
+
+
+def render(parts: MessageParts, target: FcmTarget) -> tuple[dict[str, Any], bytes]:
+    """The payload (``{"message": {...}}``) and the exact body bytes for ``target``, from ``parts``."""
+    name, value = _recipient(target)
+    message = {name: value}
+    message.update(parts.rest)
+    payload: dict[str, Any] = {"message": message}
+    if parts.validate_only:
+        payload["validate_only"] = True
+    member = f'{{"message":{{"{name}":{json.dumps(value, ensure_ascii=False)}'
+    return payload, member.encode("utf-8") + parts.tail
 
 
 def option_paths() -> tuple[tuple[str, str], ...]:
@@ -223,13 +268,13 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _recipient(target: FcmTarget) -> dict[str, Any]:
+def _recipient(target: FcmTarget) -> tuple[str, str]:
     if isinstance(target, FcmDevice):
-        return {"token": target.token}
+        return "token", target.token
     if isinstance(target, FcmTopic):
-        return {"topic": target.name}
+        return "topic", target.name
     if isinstance(target, FcmCondition):
-        return {"condition": target.expr}
+        return "condition", target.expr
     raise ValidationError("target", f"FCM cannot send to {type(target).__name__}")
 
 
@@ -309,7 +354,7 @@ def _android_notification(notification: Notification, opts: FcmOptions) -> dict[
 def _apns(
     notification: Notification, target: FcmTarget, opts: FcmOptions, visible: bool, carried_data: bool, now: datetime
 ) -> dict[str, Any]:
-    # The APNs part is built by the APNs encoder's own builder, so Apple's rules (push type, priority,
+    # The APNs part is built by the builder the APNs encoder uses too, so Apple's rules (push type, priority,
     # critical sound, localisation, Live Activity keys) are the same code whichever way the push goes.
     parts = apns_build(notification, now=now, shown=visible, carried_data=carried_data)
     push_type = parts.push_type

@@ -12,10 +12,10 @@ these messages in browsers without native Declarative Web Push (``docs/service-w
 
 from __future__ import annotations
 
-from unipush._options.webpush import WebPushOptions
 from unipush.webpush._config import WebPush
 from unipush.webpush._crypto import DecryptionError, decrypt, encrypt
 from unipush.webpush._decode import WebPushStatus
+from unipush.webpush._options import WebPushOptions
 from unipush.webpush._service_worker import SERVICE_WORKER_FILENAME, service_worker_path, service_worker_source
 from unipush.webpush._services import PUSH_SERVICE_RULES, PushServiceRule
 from unipush.webpush._target import WebPushSubscription

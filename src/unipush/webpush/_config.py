@@ -6,7 +6,9 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -14,12 +16,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from unipush._credentials import CredentialStore
 from unipush._errors import ConfigurationError, PayloadTooLargeError, ValidationError
 from unipush._model import Notification
+from unipush._payload.web import encode_headers
 from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
 from unipush._validate import optional_url, service_url
 from unipush.webpush._crypto import MAX_BODY_SIZE, MAX_PLAINTEXT_SIZE, encrypt
 from unipush.webpush._decode import parse_response
-from unipush.webpush._encode import DECLARATIVE_MARKER, encode_headers, encode_payload
+from unipush.webpush._encode import DECLARATIVE_MARKER, encode_payload
 from unipush.webpush._services import PUSH_SERVICE_RULES, PushServiceRule, rule_for_host
 from unipush.webpush._target import WebPushSubscription
 from unipush.webpush._vapid import DEFAULT_VAPID_EXPIRATION, VapidKeySource, VapidSigner
@@ -56,6 +59,16 @@ def _check_rules(rules: object) -> tuple[PushServiceRule, ...]:
                 f"WebPush push_service_rules must hold PushServiceRule objects, got {type(rule).__name__}"
             )
     return checked
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """What a notification is on Web Push before encryption, the same for every subscription."""
+
+    payload: dict[str, Any] | None  # the JSON before encryption; None for a raw payload
+    plaintext: bytes  # within MAX_PLAINTEXT_SIZE
+    headers: dict[str, str]  # the notification's RFC 8030 headers; copied per request
+    unmarked: bool  # declarative format asked, but sent without the web_push marker (no URL to open)
 
 
 def _options_format(notification: Notification) -> str:
@@ -95,7 +108,7 @@ class WebPush:
             ``push_service_rules`` is unusable.
     """
 
-    __slots__ = ("_allow_local_endpoints", "_base_url", "_default_navigate", "_rules", "_signer")
+    __slots__ = ("_allow_local_endpoints", "_base_url", "_default_navigate", "_last_message", "_rules", "_signer")
 
     def __init__(
         self,
@@ -117,6 +130,10 @@ class WebPush:
             )
         self._allow_local_endpoints = allow_local_endpoints
         self._rules = _check_rules(push_service_rules)
+        # The last notification's message: (notification, _Message). Only encryption differs per
+        # subscription, so a batch renders the plaintext and headers once; see prepare. Replaced whole,
+        # so a reader on another thread sees an old entry or a new one, both valid for their key.
+        self._last_message: tuple[Notification, _Message] | None = None
 
     @property
     def name(self) -> str:
@@ -212,21 +229,26 @@ class WebPush:
                 f"points at this machine ({target.short()}): loopback endpoints are refused unless "
                 "WebPush(allow_local_endpoints=True), for local testing",
             )
-        payload, plaintext = encode_payload(notification, default_navigate=self._default_navigate)
-        declarative = _options_format(notification) == "declarative"
-        if declarative and payload is not None and payload.get("web_push") != DECLARATIVE_MARKER:
+        # The plaintext and the headers depend on the notification (and this configuration) only: rendered
+        # once for a batch, not once per subscription. The notification is frozen, so its identity is a
+        # sound key.
+        last = self._last_message
+        if last is not None and last[0] is notification:
+            message = last[1]
+        else:
+            message = self._message(notification)
+            self._last_message = (notification, message)
+        payload, plaintext = message.payload, message.plaintext
+        if message.unmarked:
             logger.debug(
                 "webpush %s: no deep_link and no default_navigate, so sent without the declarative "
                 "marker: unipush-sw.js shows it, a click opens nothing",
                 target.short(),
             )
-        if len(plaintext) > MAX_PLAINTEXT_SIZE:
-            field = "payload" if payload is not None else "webpush.raw_payload"
-            raise PayloadTooLargeError(field, len(plaintext), MAX_PLAINTEXT_SIZE, "webpush")
         body = encrypt(plaintext, target.p256dh_bytes, target.auth_bytes, salt=salt, sender_private_key=sender_key)
         if len(body) > MAX_BODY_SIZE:  # cannot happen after the plaintext check; kept as a guard
             raise PayloadTooLargeError("payload", len(body), MAX_BODY_SIZE, "webpush")
-        headers = encode_headers(notification)
+        headers = dict(message.headers)
         rule = self.push_service_for(target)
         if rule is not None:
             if len(body) > rule.max_body:
@@ -247,6 +269,15 @@ class WebPush:
             payload=payload,
             credential_pending=authorization is None,
         )
+
+    def _message(self, notification: Notification) -> _Message:
+        payload, plaintext = encode_payload(notification, default_navigate=self._default_navigate)
+        if len(plaintext) > MAX_PLAINTEXT_SIZE:
+            field = "payload" if payload is not None else "webpush.raw_payload"
+            raise PayloadTooLargeError(field, len(plaintext), MAX_PLAINTEXT_SIZE, "webpush")
+        declarative = _options_format(notification) == "declarative"
+        unmarked = declarative and payload is not None and payload.get("web_push") != DECLARATIVE_MARKER
+        return _Message(payload, plaintext, encode_headers(notification), unmarked)
 
     def parse(self, request: PreparedRequest, status_code: int, headers: Mapping[str, str], body: bytes) -> Outcome:
         """Decode the push service's answer (see ``parse_response``)."""

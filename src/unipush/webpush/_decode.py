@@ -16,7 +16,7 @@ from http import HTTPStatus
 from unipush._errors import AuthenticationError, InvalidTokenError, ProviderError, RateLimitedError
 from unipush._excerpt import excerpt
 from unipush._results import Outcome
-from unipush._retry import retry_after_from_headers
+from unipush._retry import header, retry_after_from_headers
 
 __all__ = ["WebPushStatus", "parse_response"]
 
@@ -56,13 +56,6 @@ class WebPushStatus(IntEnum):
     """Push service overloaded or down: retried, honouring ``Retry-After``."""
     GATEWAY_TIMEOUT = 504
     """Push service timed out upstream: retried with backoff."""
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
 
 
 def _detail(body: bytes) -> str | None:
@@ -107,7 +100,7 @@ def parse_response(status_code: int, headers: Mapping[str, str], body: bytes) ->
     except ValueError:
         reason = None
     if 200 <= status_code < 300:
-        return Outcome(ok=True, status_code=status_code, message_id=_header(headers, "location"))
+        return Outcome(ok=True, status_code=status_code, message_id=header(headers, "location"))
 
     retry_after = retry_after_from_headers(headers)
     try:
@@ -115,7 +108,7 @@ def parse_response(status_code: int, headers: Mapping[str, str], body: bytes) ->
     except ValueError:
         phrase = "HTTP error"
     # Microsoft WNS answers with an empty body and says why in a header (pywebpush#162).
-    detail = _detail(body) or _detail((_header(headers, "x-wns-error-description") or "").encode())
+    detail = _detail(body) or _detail((header(headers, "x-wns-error-description") or "").encode())
     message = f"push service answered {status_code} {phrase}" + (f": {detail}" if detail else "")
     kind: type[ProviderError] = ProviderError
     token_invalid = retryable = False

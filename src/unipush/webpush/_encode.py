@@ -33,124 +33,26 @@ written, since every parser ignores members it does not know.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from collections.abc import Callable
 from typing import Any
 
 from unipush._errors import ValidationError
 from unipush._model import Notification
-from unipush._options.webpush import WebPushOptions
-from unipush._validate import DEFAULT_TTL_SECONDS
-from unipush.webpush._crypto import b64url_encode
+from unipush._payload.web import notification_options, options_of
 
 __all__ = [
     "DECLARATIVE_MARKER",
-    "NOTIFICATION_OPTION_MEMBERS",
     "declarative_payload",
-    "derive_topic",
-    "encode_headers",
     "encode_payload",
     "json_payload",
-    "notification_options",
 ]
 
 DECLARATIVE_MARKER = 8030
 """The value of ``web_push`` that marks a declarative push message (the RFC number of Web Push)."""
 
-_DEFAULT_OPTIONS = WebPushOptions()
-_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_URGENCY_FOR_PRIORITY = {"high": "high", "normal": "normal"}
-
-
-def _options(notification: Notification) -> WebPushOptions:
-    return notification.webpush or _DEFAULT_OPTIONS
-
-
-def derive_topic(collapse_key: str) -> str:
-    """The RFC 8030 ``Topic`` for a collapse key.
-
-    A key that already is a valid topic (at most 32 base64url characters, and not of a length
-    ``4k + 1``, which Apple rejects) is used as is, so it stays readable in logs. Any other key becomes
-    the base64url of the first 24 bytes of its SHA-256: 32 characters, stable across processes and
-    releases, and colliding only by chance (2^-96 per pair).
-    """
-    if _TOPIC.fullmatch(collapse_key) and len(collapse_key) % 4 != 1:
-        return collapse_key
-    return b64url_encode(hashlib.sha256(collapse_key.encode("utf-8")).digest()[:24])
-
-
-def encode_headers(notification: Notification) -> dict[str, str]:
-    """The RFC 8030 headers for ``notification``, without ``authorization`` (lower-case names).
-
-    ``ttl`` is always present, as RFC 8030 §5.2 requires (a push service answers 400 without it):
-    ``Notification.ttl``, or ``DEFAULT_TTL_SECONDS`` (28 days) when unset, so 0 is only ever sent
-    when asked for.
-    """
-    options = _options(notification)
-    ttl = notification.ttl_seconds
-    headers = {"ttl": str(DEFAULT_TTL_SECONDS if ttl is None else ttl)}
-    # RFC 8030 §5.3; no priority means the service default ("normal"), so no header is sent.
-    urgency = options.urgency or _URGENCY_FOR_PRIORITY.get(notification.priority or "")
-    if urgency is not None:
-        headers["urgency"] = urgency
-    # RFC 8030 §5.4: a newer message with the same topic replaces one not yet delivered.
-    topic = options.topic
-    if topic is None and notification.collapse_key is not None:
-        topic = derive_topic(notification.collapse_key)
-    if topic is not None:
-        headers["topic"] = topic
-    # RFC 8291 §4 / RFC 8188 §2: the body is one aes128gcm record; it is opaque bytes to the service.
-    headers["content-encoding"] = "aes128gcm"
-    headers["content-type"] = "application/octet-stream"
-    headers.update(options.extra_headers)
-    return headers
-
-
-def _renotify(notification: Notification, options: WebPushOptions) -> bool | None:
-    # Notifications API, "create a notification": renotify without a tag is a TypeError.
-    if options.renotify and notification.collapse_key is None:
-        raise ValidationError("webpush.renotify", "needs a tag: set Notification.collapse_key")
-    return options.renotify
-
-
-NOTIFICATION_OPTION_MEMBERS: tuple[tuple[str, str, Callable[[Notification, WebPushOptions], Any]], ...] = (
-    ("webpush.lang", "lang", lambda n, o: o.lang),
-    ("webpush.dir", "dir", lambda n, o: o.dir),
-    ("collapse_key", "tag", lambda n, o: n.collapse_key),
-    ("image", "image", lambda n, o: n.image),
-    ("icon", "icon", lambda n, o: n.icon),
-    ("webpush.badge", "badge", lambda n, o: o.badge),
-    ("webpush.vibrate", "vibrate", lambda n, o: list(o.vibrate) or None),
-    ("webpush.timestamp", "timestamp", lambda n, o: o.timestamp_ms),
-    ("webpush.renotify", "renotify", _renotify),
-    ("webpush.silent", "silent", lambda n, o: o.silent),
-    ("webpush.require_interaction", "requireInteraction", lambda n, o: o.require_interaction),
-)
-"""The Notifications API options (``NotificationOptions`` members) a notification sets: (field, member,
-value). Declarative Web Push and FCM's ``webpush.notification`` both use this table, and
-``docs/mapping.md`` is checked against it."""
-
-
-def notification_options(notification: Notification, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The ``NotificationOptions`` members of ``notification`` (``NOTIFICATION_OPTION_MEMBERS``), in order.
-
-    ``skip`` names members the caller sends elsewhere (FCM sends ``image`` in ``message.notification``).
-    """
-    options = _options(notification)
-    members: dict[str, Any] = {}
-    for _, member, value_of in NOTIFICATION_OPTION_MEMBERS:
-        if member in skip:
-            continue
-        value = value_of(notification, options)
-        if value is not None:
-            members[member] = value
-    return members
-
 
 def _notification_members(notification: Notification, navigate: str | None) -> dict[str, Any]:
-    options = _options(notification)
+    options = options_of(notification)
     members: dict[str, Any] = {}
     if notification.title is not None:
         members["title"] = notification.title
@@ -181,7 +83,7 @@ def _notification_members(notification: Notification, navigate: str | None) -> d
 def _with_top_level(notification: Notification, message: dict[str, Any]) -> dict[str, Any]:
     if notification.badge is not None:
         message["app_badge"] = notification.badge
-    mutable = _options(notification).mutable
+    mutable = options_of(notification).mutable
     if mutable is not None:
         message["mutable"] = mutable
     return message
@@ -252,7 +154,7 @@ def encode_payload(
     JSON is compact and UTF-8 (not ASCII-escaped), so the size checked against the 3993-byte limit
     is the size sent.
     """
-    options = _options(notification)
+    options = options_of(notification)
     if options.payload_format == "raw":
         assert options.raw_payload is not None  # WebPushOptions checks it
         return None, options.raw_payload

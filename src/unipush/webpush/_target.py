@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,9 @@ from unipush.webpush._address import endpoint_host_is_loopback
 from unipush.webpush._crypto import b64url_decode, b64url_encode
 
 __all__ = ["WebPushSubscription", "is_loopback_host"]
+
+# Whitespace (the regex \s is str.isspace's Unicode test) or a C0 control or DEL: one C-level scan.
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -46,7 +50,7 @@ def _check_endpoint(endpoint: object) -> bool:
     if not endpoint:
         raise ValidationError("endpoint", "must not be empty")
     check_text("endpoint", endpoint)  # a lone surrogate in the path would fail only when sent
-    if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in endpoint):
+    if _SPACE_OR_CONTROL.search(endpoint):
         raise ValidationError("endpoint", "must be a URL without whitespace or control characters")
     try:
         parts = urlsplit(endpoint)

@@ -127,7 +127,17 @@ def test_a_single_ticket_object_is_accepted() -> None:
     assert parse(200, {"data": {"status": "ok", "id": "r2"}}).message_id == "r2"
 
 
-def test_an_http_date_retry_after_is_left_to_the_backoff() -> None:
+def test_an_http_date_retry_after_without_a_date_is_left_to_the_backoff() -> None:
     outcome = parse(429, {"errors": []}, {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})
     assert outcome.retryable
     assert outcome.retry_after is None
+
+
+def test_an_http_date_retry_after_is_measured_from_the_answers_date() -> None:
+    # unipush.provider.retry_after_from_headers: RFC 9110 §10.2.3, the date against the Date header.
+    headers = {"date": "Wed, 21 Oct 2015 07:28:00 GMT", "Retry-After": "Wed, 21 Oct 2015 07:29:30 GMT"}
+    outcome = parse(503, {"errors": [{"code": "OUTAGE", "message": "down"}]}, headers)
+    assert outcome.retryable
+    assert outcome.retry_after == 90.0
+    assert outcome.error is not None
+    assert outcome.error.retry_after == 90.0

@@ -18,29 +18,26 @@ Classification:
 * ``InvalidCredentials``, ``MismatchSenderId`` → ``AuthenticationError``, not retried: the APNs or FCM
   credentials stored in the Expo project are wrong, which a resend cannot fix.
 * a request-level error: 401/403 → ``AuthenticationError`` (the access token); 429 →
-  ``RateLimitedError`` and 5xx → ``ProviderError``, both retryable with ``Retry-After``; anything else
-  → ``ProviderError``, not retried.
+  ``RateLimitedError`` and 5xx → ``ProviderError``, both retryable with ``Retry-After`` (seconds, or
+  an HTTP-date against the answer's ``Date``: ``unipush.provider.retry_after_from_headers``); anything
+  else → ``ProviderError``, not retried.
+
+The HTTP details (header lookup, ``Retry-After``, a total JSON reader, the ``Outcome`` builders) come
+from ``unipush.provider``, the toolkit for plugins.
 * a 2xx without a usable ticket → ``ProviderError``, not retried (Expo may have accepted the message,
   so a resend could deliver it twice).
 """
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Mapping
 from enum import Enum
 from http import HTTPStatus
 from typing import Any
 
-from unipush import (
-    AuthenticationError,
-    InvalidTokenError,
-    Outcome,
-    PreparedRequest,
-    ProviderError,
-    RateLimitedError,
-)
+from unipush import AuthenticationError, InvalidTokenError, ProviderError, RateLimitedError
+from unipush.provider import Outcome, PreparedRequest, failure, header, load_json, retry_after_from_headers, success
 
 __all__ = ["ExpoErrorCode", "parse_response"]
 
@@ -66,7 +63,7 @@ class ExpoErrorCode(str, Enum):
 
 def _inflate(headers: Mapping[str, str], body: bytes) -> bytes:
     """The body without its ``Content-Encoding`` (requests ask for ``identity``; this is a fallback)."""
-    encoding = next((v for k, v in headers.items() if k.lower() == "content-encoding"), "").strip().lower()
+    encoding = (header(headers, "content-encoding") or "").strip().lower()
     if encoding not in ("gzip", "deflate") or not body:
         return body
     # wbits: 16+MAX_WBITS reads a gzip header, MAX_WBITS a zlib header (RFC 9110 §8.4.1.2/§8.4.1.3).
@@ -77,13 +74,6 @@ def _inflate(headers: Mapping[str, str], body: bytes) -> bytes:
         return body
 
 
-def _load(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
 def _clean(text: str, request: PreparedRequest) -> str:
     """A one-line, bounded message with the device token shortened (tokens stay out of logs)."""
     token = request.target.key
@@ -91,22 +81,6 @@ def _clean(text: str, request: PreparedRequest) -> str:
         text = text.replace(token, request.target.short())
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text[:_MAX_DETAIL]
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    return next((v for k, v in headers.items() if k.lower() == name), None)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """``Retry-After`` as delay-seconds (RFC 9110 §10.2.3); an HTTP-date is left to the backoff."""
-    value = _header(headers, "retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < float("inf") else None
 
 
 def _ticket(document: object) -> Mapping[str, Any] | None:
@@ -123,7 +97,7 @@ def _ticket(document: object) -> Mapping[str, Any] | None:
 def _ticket_outcome(status_code: int, ticket: Mapping[str, Any], request: PreparedRequest) -> Outcome:
     if ticket.get("status") == "ok":
         receipt = ticket.get("id")
-        return Outcome(ok=True, status_code=status_code, message_id=receipt if isinstance(receipt, str) else None)
+        return success(status_code, message_id=receipt if isinstance(receipt, str) else None)
     details = ticket.get("details")
     code = details.get("error") if isinstance(details, Mapping) else None
     try:
@@ -145,14 +119,7 @@ def _ticket_outcome(status_code: int, ticket: Mapping[str, Any], request: Prepar
         kind = AuthenticationError
         message += " (fix the push credentials stored in the Expo project)"
     error = kind(message, provider=_PROVIDER, status_code=status_code, reason=reason)
-    return Outcome(
-        ok=False,
-        status_code=status_code,
-        error=error,
-        reason=reason,
-        token_invalid=token_invalid,
-        retryable=retryable,
-    )
+    return failure(error, token_invalid=token_invalid, retryable=retryable)
 
 
 def _request_errors(document: object, body: bytes, request: PreparedRequest) -> str | None:
@@ -171,7 +138,7 @@ def _request_errors(document: object, body: bytes, request: PreparedRequest) -> 
 
 def parse_response(request: PreparedRequest, status_code: int, headers: Mapping[str, str], body: bytes) -> Outcome:
     """Decode Expo's answer to ``request`` (one message). Never raises; see the module docstring."""
-    document = _load(_inflate(headers, body))
+    document = load_json(_inflate(headers, body))
     has_errors = isinstance(document, Mapping) and "errors" in document
     if 200 <= status_code < 300 and not has_errors:
         ticket = _ticket(document)
@@ -180,9 +147,10 @@ def parse_response(request: PreparedRequest, status_code: int, headers: Mapping[
         error = ProviderError(
             f"Expo answered {status_code} without a push ticket", provider=_PROVIDER, status_code=status_code
         )
-        return Outcome(ok=False, status_code=status_code, error=error)
+        return failure(error)
 
-    retry_after = _retry_after(headers)
+    # RFC 9110 §10.2.3: delay-seconds, or an HTTP-date measured against the answer's own Date header.
+    retry_after = retry_after_from_headers(headers)
     try:
         phrase = HTTPStatus(status_code).phrase
     except ValueError:
@@ -199,4 +167,4 @@ def parse_response(request: PreparedRequest, status_code: int, headers: Mapping[
     elif status_code >= 500:
         retryable = True
     error = kind(message, provider=_PROVIDER, status_code=status_code, retry_after=retry_after)
-    return Outcome(ok=False, status_code=status_code, error=error, retry_after=retry_after, retryable=retryable)
+    return failure(error, retryable=retryable)

@@ -8,10 +8,10 @@ iOS-only ``_contentAvailable``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from unipush import DEFAULT_TTL_SECONDS, Notification, PayloadTooLargeError, ValidationError
+from unipush.provider import dumps_json
 from unipush_expo._target import ExpoDevice
 
 __all__ = ["MAX_PAYLOAD_BYTES", "check_size", "encode_message", "message_size"]
@@ -95,7 +95,7 @@ def encode_message(notification: Notification, target: ExpoDevice, *, channel_id
 
 def message_size(message: dict[str, Any]) -> int:
     """The size in bytes of ``message`` as sent (compact UTF-8 JSON)."""
-    return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    return len(dumps_json(message))
 
 
 def check_size(message: dict[str, Any]) -> None:

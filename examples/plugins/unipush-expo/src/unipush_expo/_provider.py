@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from unipush import ConfigurationError, Notification, Outcome, PreparedRequest, Target, ValidationError
+from unipush import ConfigurationError, Notification, ValidationError
+from unipush.provider import Outcome, PreparedRequest, Target, dumps_json
 from unipush_expo._decode import parse_response
 from unipush_expo._encode import check_size, encode_message
 from unipush_expo._target import ExpoDevice
@@ -175,7 +175,7 @@ class Expo:
         }
         if self._access_token is not None:
             headers["authorization"] = f"Bearer {self._access_token}"
-        body = json.dumps([message], separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        body = dumps_json([message])
         return PreparedRequest(
             provider=self.name, target=target, method="POST", url=self._url, headers=headers, body=body, payload=message
         )

@@ -1,9 +1,10 @@
 """APNs option block: the settings that exist only on Apple platforms.
 
-``ApnsOptions`` goes in ``Notification(apns=...)``. Everything is optional; the APNs encoder
-(``unipush.apns._encode``) infers what it can from the provider-neutral fields and uses these to add or
-override. Keys follow Apple's "Generating a remote notification" payload reference and the ActivityKit
-push documentation ("Starting and updating Live Activities with ActivityKit push notifications").
+``ApnsOptions`` goes in ``Notification(apns=...)``. Everything is optional; the Apple payload builder
+(``unipush._payload.apple``, which the APNs and FCM encoders share) infers what it can from the
+provider-neutral fields and uses these to add or override. Keys follow Apple's "Generating a remote
+notification" payload reference and the ActivityKit push documentation ("Starting and updating Live
+Activities with ActivityKit push notifications").
 
 All values are checked here, so an ``ApnsOptions`` that exists is one APNs can accept; errors name the
 field as ``apns.<name>``.

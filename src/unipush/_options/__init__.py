@@ -1,1 +1,0 @@
-"""Per-provider option blocks: settings that have no common meaning across providers."""
