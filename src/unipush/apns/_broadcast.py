@@ -142,7 +142,7 @@ def render_broadcast(
 
 
 def _expiration(notification: Notification, channel: ApnsChannel, now: datetime) -> str:
-    ttl = notification.ttl_seconds
+    ttl = notification.ttl_at(now)  # never past expires_at (docs/policies.md)
     stores = channel.storage is ApnsStoragePolicy.MOST_RECENT
     if channel.storage is ApnsStoragePolicy.NO_STORAGE and ttl:
         # Apple: a channel created with message-storage-policy 0 accepts only apns-expiration 0.

@@ -292,7 +292,7 @@ def _is_visible(notification: Notification, options: ApnsOptions) -> bool:
 def _headers(
     notification: Notification, options: ApnsOptions, push_type: ApnsPushType, now: datetime
 ) -> dict[str, str]:
-    ttl = notification.ttl_seconds
+    ttl = notification.ttl_at(now)  # never past expires_at (docs/policies.md)
     if push_type is ApnsPushType.PUSHTOTALK:
         # Apple, "Creating a Push to Talk app" (receiving audio): a push-to-talk push is delivered at
         # once or never, so apns-expiration is 0 and apns-priority 10.

@@ -226,7 +226,7 @@ class WebPush:
         body = encrypt(plaintext, target.p256dh_bytes, target.auth_bytes, salt=salt, sender_private_key=sender_key)
         if len(body) > MAX_BODY_SIZE:  # cannot happen after the plaintext check; kept as a guard
             raise PayloadTooLargeError("payload", len(body), MAX_BODY_SIZE, "webpush")
-        headers = encode_headers(notification)
+        headers = encode_headers(notification, now=now)
         rule = self.push_service_for(target)
         if rule is not None:
             if len(body) > rule.max_body:

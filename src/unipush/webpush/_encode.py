@@ -37,6 +37,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from unipush._errors import ValidationError
@@ -81,15 +82,15 @@ def derive_topic(collapse_key: str) -> str:
     return b64url_encode(hashlib.sha256(collapse_key.encode("utf-8")).digest()[:24])
 
 
-def encode_headers(notification: Notification) -> dict[str, str]:
+def encode_headers(notification: Notification, *, now: datetime | None = None) -> dict[str, str]:
     """The RFC 8030 headers for ``notification``, without ``authorization`` (lower-case names).
 
     ``ttl`` is always present, as RFC 8030 §5.2 requires (a push service answers 400 without it):
     ``Notification.ttl``, or ``DEFAULT_TTL_SECONDS`` (28 days) when unset, so 0 is only ever sent
-    when asked for.
+    when asked for. With ``now``, the TTL never reaches past ``expires_at`` (``Notification.ttl_at``).
     """
     options = _options(notification)
-    ttl = notification.ttl_seconds
+    ttl = notification.ttl_seconds if now is None else notification.ttl_at(now)
     headers = {"ttl": str(DEFAULT_TTL_SECONDS if ttl is None else ttl)}
     # RFC 8030 §5.3; no priority means the service default ("normal"), so no header is sent.
     urgency = options.urgency or _URGENCY_FOR_PRIORITY.get(notification.priority or "")
