@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from unipush import ConfigurationError, Notification, PolicyError, ValidationError
+from unipush import ConfigurationError, Notification, PolicyError, SendResult, Target, ValidationError
 from unipush.apns import ApnsDevice, ApnsOptions
 from unipush.fcm import FcmDevice
 from unipush.policies import (
@@ -114,19 +114,22 @@ def test_drop_and_defer_are_results_naming_the_policy() -> None:
     target = device()
     dropped = asyncio.run(PolicyChain([QuietHours(zone="Europe/Berlin")], clock=clock).send(N, target, _never))
     assert (dropped.ok, dropped.reason, dropped.attempts, dropped.deferred_until) == (False, "quiet_hours", 0, None)
-    assert isinstance(dropped.error, PolicyError) and dropped.error.policy == "quiet_hours"
+    assert isinstance(dropped.error, PolicyError)
+    assert dropped.error.policy == "quiet_hours"
     assert "dropped" in str(dropped.error)
     chain = PolicyChain([QuietHours(zone="Europe/Berlin", defer=True, name="night")], clock=clock)
     deferred = asyncio.run(chain.send(N, target, _never))
     assert deferred.reason == "night"
     assert deferred.deferred_until == datetime(2026, 3, 29, 6, 0, tzinfo=UTC)
-    assert isinstance(deferred.error, PolicyError) and deferred.error.until == deferred.deferred_until
-    assert deferred.target is target and deferred.provider == "apns"
+    assert isinstance(deferred.error, PolicyError)
+    assert deferred.error.until == deferred.deferred_until
+    assert deferred.target is target
+    assert deferred.provider == "apns"
     with pytest.raises(PolicyError, match="deferred until 2026-03-29T06:00:00"):
         deferred.raise_for_error()
 
 
-async def _never(notification: Notification, target: object) -> object:
+async def _never(notification: Notification, target: Target) -> SendResult:
     raise AssertionError("a refused notification must not reach the sender")
 
 
@@ -152,7 +155,8 @@ def test_quiet_hours_arguments_are_checked() -> None:
     chain = PolicyChain([QuietHours(zone=lambda t: "Nowhere/Land")])
     with pytest.raises(ValidationError, match="quiet_hours zone: is not a known IANA time zone"):
         chain.decide(N, device(), datetime(2026, 1, 1, tzinfo=UTC))
-    broken = PolicyChain([QuietHours(zone=lambda t: {}["missing"])])
+    zones: dict[str, str] = {}
+    broken = PolicyChain([QuietHours(zone=lambda t: zones[t.key])])
     with pytest.raises(ConfigurationError, match="the zone function raised KeyError"):
         broken.decide(N, device(), datetime(2026, 1, 1, tzinfo=UTC))
 
@@ -250,7 +254,7 @@ def test_ttl_never_reaches_past_the_expiry() -> None:
     assert Notification(title="x", ttl=5).ttl_at(now) == 5
     assert Notification(title="x").ttl_at(now) is None
     with pytest.raises(ValidationError, match="expires_at: must be timezone-aware"):
-        Notification(title="x", expires_at=datetime(2026, 1, 1))  # noqa: DTZ001
+        Notification(title="x", expires_at=datetime(2026, 1, 1))
 
 
 def test_each_provider_sends_the_ttl_left_at_send_time() -> None:
@@ -305,4 +309,3 @@ def test_the_memory_store_forgets_recipients_whose_window_has_passed() -> None:
         assert store.acquire(f"k{n}", limit=1, window=60, now=float(n), token="t")
     assert len(store) < 5000  # swept as new keys came: only the last minute's are needed
     assert not store.acquire("k9999", limit=1, window=60, now=9999.5, token="u")
-

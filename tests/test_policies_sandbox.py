@@ -67,8 +67,11 @@ def test_quiet_hours_in_each_recipients_zone(sandbox: Sandbox) -> None:
         held = client.send(Notification(title="Good night"), sleeping)
         sent = client.send(Notification(title="Lunch"), awake)
         alarm = client.send(Notification(title="Alarm", priority="high"), urgent)
-    assert sent.ok and alarm.ok
-    assert not held.ok and held.reason == "quiet_hours" and held.attempts == 0
+    assert sent.ok
+    assert alarm.ok
+    assert not held.ok
+    assert held.reason == "quiet_hours"
+    assert held.attempts == 0
     assert held.deferred_until is not None
     assert held.deferred_until.astimezone(night).hour == 8  # 08:00 on the sleeper's wall clock
     assert timedelta(0) < held.deferred_until - datetime.now(timezone.utc) <= timedelta(hours=10)
@@ -89,7 +92,8 @@ def test_expired_offers_stay_home_and_live_ones_carry_the_ttl_left(sandbox: Sand
     assert len(got) == 3  # one delivery each: the live one
     assert 0 < int(got[apns.key].headers["apns-expiration"]) <= int(live.expires_at.timestamp())  # type: ignore[union-attr]
     fcm_ttl = got[fcm.key].payload["android"]["ttl"]  # type: ignore[index]
-    assert fcm_ttl.endswith("s") and 0 < int(fcm_ttl[:-1]) <= 300
+    assert fcm_ttl.endswith("s")
+    assert 0 < int(fcm_ttl[:-1]) <= 300
     assert 0 < int(got[browser.key].headers["ttl"]) <= 300
 
 
@@ -100,7 +104,8 @@ def test_a_send_the_provider_refused_gives_its_count_back(sandbox: Sandbox) -> N
     cap = FrequencyCap(1, timedelta(days=1), recipient=lambda t: "ana")
     with sandbox.client(policies=[cap]) as client:
         refused = client.send(Notification(title="x"), wrong)
-        assert not refused.ok and refused.status_code == 400
+        assert not refused.ok
+        assert refused.status_code == 400
         assert client.send(Notification(title="x"), right).ok
         assert client.send(Notification(title="y"), right).reason == "frequency_cap"
     assert _delivered(sandbox, [wrong.key, right.key]) == [right.key]
@@ -117,7 +122,8 @@ def test_a_send_that_may_have_been_delivered_stays_counted(sandbox: Sandbox) -> 
     sandbox.faults.add(Fault(kind="reset", provider="apns", target=device.key))
     with sandbox.client(policies=[cap], retry=RetryPolicy(max_attempts=1)) as client:
         lost = client.send(Notification(title="x"), device)
-        assert isinstance(lost.error, TransportError) and lost.error.maybe_processed
+        assert isinstance(lost.error, TransportError)
+        assert lost.error.maybe_processed
         assert client.send(Notification(title="x"), device).reason == "frequency_cap"
 
 
