@@ -86,12 +86,14 @@ def _seconds(what: str, window: object) -> float:
     if isinstance(window, timedelta):
         seconds = window.total_seconds()
     elif isinstance(window, (int, float)) and not isinstance(window, bool):
-        seconds = float(window)
+        seconds = window  # compared before float(): an int too large for a float is refused, not an OverflowError
     else:
         raise ConfigurationError(f"{what} window must be a timedelta or seconds, got {type(window).__name__}")
     if not 0 < seconds <= 366 * 86400:
-        raise ConfigurationError(f"{what} window must be more than 0 and at most 366 days, got {seconds:g} s")
-    return seconds
+        raise ConfigurationError(
+            f"{what} window must be more than 0 seconds and at most 366 days, got {seconds!r}"[:200]
+        )
+    return float(seconds)
 
 
 def _span(seconds: float) -> str:
