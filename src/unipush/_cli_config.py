@@ -21,11 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from unipush._cli_common import fail
+from unipush._cli_common import fail, parse_duration
 from unipush._credentials import CredentialStore
+from unipush._errors import ConfigurationError
 from unipush._provider import Provider
 from unipush._retry import RetryPolicy
 from unipush._sync import PushClient
+from unipush.policies import PolicyStore, SendPolicy
+from unipush.policies._config import SECTIONS as POLICY_SECTIONS
+from unipush.policies._config import policies_from_config
 
 if TYPE_CHECKING:
     from unipush.sandbox import Sandbox
@@ -220,6 +224,8 @@ class Settings:
     values: dict[str, dict[str, Any]] = field(default_factory=lambda: {s: {} for s in SECTIONS})
     origin: dict[tuple[str, str], str] = field(default_factory=dict)
     config_path: Path | None = None
+    policies: list[SendPolicy] = field(default_factory=list)  # from [[policies]]
+    policy_store: PolicyStore | None = None  # from [policy_store]
 
     def get(self, section: str, key: str) -> Any:
         """The value of ``[section] key``, or ``None`` when no source gave it."""
@@ -292,7 +298,13 @@ def _load_file(settings: Settings, path: Path) -> None:
     except OSError as exc:
         fail(f"{path}: cannot read the config file: {exc.strerror or exc}")
     base = path.resolve().parent
+    try:  # [[policies]] and [policy_store] belong to unipush.policies (docs/policies.md)
+        settings.policies, settings.policy_store = policies_from_config(document, str(path), duration=parse_duration)
+    except ConfigurationError as exc:
+        fail(str(exc))
     for section, table in document.items():
+        if section in POLICY_SECTIONS:
+            continue
         if section not in SECTIONS:
             fail(f"{path}: unknown section [{section}] (expected {', '.join(f'[{s}]' for s in SECTIONS)})")
         if not isinstance(table, dict):
@@ -473,6 +485,8 @@ def build_client(
         concurrency=100 if concurrency is None else concurrency,
         retry=RetryPolicy() if attempts is None else RetryPolicy(max_attempts=attempts),
         credential_store=credential_store,
+        policies=settings.policies,
+        policy_store=settings.policy_store,
     )
 
 
