@@ -32,6 +32,9 @@ Send = Callable[[Notification, Target], Awaitable[SendResult]]
 Taken = list[tuple[str, str]]  # (store key, token) of the claims a send holds
 
 
+_TARGET_TYPES: set[type] = set()
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -83,16 +86,16 @@ class PolicyChain:
         if expires is not None and now >= expires:
             return Refusal("expiry", f"expired at {expires.isoformat()}: not sent after it"), []
         taken: Taken = []
+        stamp = now.timestamp()
+        acquire = self.store.acquire
         try:
             for policy in self.policies:
                 verdict = policy.evaluate(notification, target, now)
                 if verdict is None:
                     continue
-                if isinstance(verdict, Claim):
+                if type(verdict) is Claim:
                     token = new_token()
-                    if self.store.acquire(
-                        verdict.key, limit=verdict.limit, window=verdict.window, now=now.timestamp(), token=token
-                    ):
+                    if acquire(verdict.key, limit=verdict.limit, window=verdict.window, now=stamp, token=token):
                         taken.append((verdict.key, token))
                         continue
                     verdict = verdict.refusal
@@ -113,8 +116,10 @@ class PolicyChain:
         if not self.policies and getattr(notification, "expires_at", None) is None:
             return await send(notification, target)  # nothing to decide: the fast path
         given: object = notification  # typed for callers; a batch item may be anything
-        if not isinstance(given, Notification) or not isinstance(target, Target):
-            return await send(notification, target)  # the sender refuses it with the right error
+        if type(given) is not Notification or type(target) not in _TARGET_TYPES:
+            if not isinstance(given, Notification) or not isinstance(target, Target):
+                return await send(notification, target)  # the sender refuses it with the right error
+            _TARGET_TYPES.add(type(target))  # isinstance on an ABC is slow: once per target class
         now = self._clock()
         if self.store.blocking and self.policies:  # Redis: off the event loop, in one worker-thread hop
             refusal, taken = await asyncio.to_thread(self.decide, notification, target, now)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from unipush._errors import ConfigurationError, ValidationError
@@ -27,8 +27,7 @@ Zone = str | tzinfo
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
+class Refusal(NamedTuple):
     """Why a policy keeps a notification from being sent: the policy's name, a message, when it may go."""
 
     policy: str
@@ -36,9 +35,11 @@ class Refusal:
     until: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A policy's request to the store: admit one more under ``key`` (at most ``limit`` per ``window`` s)."""
+class Claim(NamedTuple):
+    """A policy's request to the store: admit one more under ``key`` (at most ``limit`` per ``window`` s).
+
+    A named tuple, like ``Refusal``: one is made per send, and a frozen dataclass costs several times more.
+    """
 
     key: str
     limit: int
@@ -324,6 +325,7 @@ class Deduplicate(SendPolicy):
         self.key = key
         self.window = _seconds("deduplicate", window)
         self.recipient = recipient or default_recipient
+        self._refusal = Refusal(self.name, f"already sent to this recipient within {_span(self.window)} (same key)")
 
     def __repr__(self) -> str:
         return f"Deduplicate(window={_span(self.window)!r}, name={self.name!r})"
@@ -336,5 +338,4 @@ class Deduplicate(SendPolicy):
         who = _key_part(self.name, "recipient", _ask(self.name, "recipient", self.recipient, target))  # type: ignore[arg-type]
         if who is None:
             return None
-        message = f"already sent to this recipient within {_span(self.window)} (key {key!r})"[:200]
-        return Claim(f"{self.name}:{len(key)}:{key}:{who}", 1, self.window, Refusal(self.name, message))
+        return Claim(f"{self.name}:{len(key)}:{key}:{who}", 1, self.window, self._refusal)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections import deque
 from itertools import count
 from typing import Any, Protocol, runtime_checkable
 
@@ -72,8 +71,11 @@ class MemoryPolicyStore:
     _SWEEP_EVERY = 4096
 
     def __init__(self) -> None:
-        self._logs: dict[str, deque[tuple[float, str]]] = {}
-        self._windows: dict[str, float] = {}
+        # key -> ((time, token), ...) oldest first, never more than the limit (a small number). Tuples of
+        # floats and strings, replaced rather than changed: the garbage collector stops tracking them,
+        # so a million recipients do not slow every collection down.
+        self._logs: dict[str, tuple[tuple[float, str], ...]] = {}
+        self._longest = 0.0  # the longest window asked for: what the sweep may forget
         self._lock = threading.Lock()
         self._until_sweep = self._SWEEP_EVERY
 
@@ -82,34 +84,33 @@ class MemoryPolicyStore:
         with self._lock:
             log = self._logs.get(key)
             if log is None:
-                log = self._logs[key] = deque()
-                self._windows[key] = window
+                if window > self._longest:
+                    self._longest = window
                 self._until_sweep -= 1
                 if self._until_sweep <= 0:
                     self._sweep(now)
-            oldest = now - window
-            while log and log[0][0] <= oldest:
-                log.popleft()
+                log = ()
+            elif log and log[0][0] <= now - window:
+                oldest = now - window
+                log = tuple(entry for entry in log if entry[0] > oldest)
             if len(log) >= limit:
                 return False
-            log.append((now, token))
+            self._logs[key] = (*log, (now, token))
             return True
 
     def release(self, key: str, token: str) -> None:
         """Forget ``token`` under ``key``."""
         with self._lock:
             log = self._logs.get(key)
-            if log is None:
-                return
-            for entry in log:
-                if entry[1] == token:
-                    log.remove(entry)
-                    return
+            if log is not None:
+                self._logs[key] = tuple(entry for entry in log if entry[1] != token)
 
     def _sweep(self, now: float) -> None:
+        # Amortised O(1) per new key: a full pass only after as many new keys as there are keys.
         self._until_sweep = max(self._SWEEP_EVERY, len(self._logs))
-        for key in [k for k, log in self._logs.items() if not log or log[-1][0] <= now - self._windows[k]]:
-            del self._logs[key], self._windows[key]
+        oldest = now - self._longest
+        for key in [k for k, log in self._logs.items() if not log or log[-1][0] <= oldest]:
+            del self._logs[key]
 
     def __len__(self) -> int:
         """How many keys are held (for tests and monitoring)."""
