@@ -93,7 +93,7 @@ class PolicyChain:
                 verdict = policy.evaluate(notification, target, now)
                 if verdict is None:
                     continue
-                if type(verdict) is Claim:
+                if isinstance(verdict, Claim):
                     token = new_token()
                     if acquire(verdict.key, limit=verdict.limit, window=verdict.window, now=stamp, token=token):
                         taken.append((verdict.key, token))
