@@ -4,6 +4,9 @@ The JSON argument gives the sandbox (its ``info()``), the Redis URL and key pref
 (``"cap"``: 5 per hour for one user; ``"dedup"``: one push per campaign for that user), the policy store
 (``"redis"`` or ``"memory"``), how many devices of that one user to send to, and a file to wait for, so
 that every process sends at the same moment. It prints ``ready``, then one JSON line: its results.
+
+``night_client`` is a ``ProcessPool`` client factory whose quiet hours defer everything (it is night
+for every recipient, whenever it runs).
 """
 
 from __future__ import annotations
@@ -12,12 +15,23 @@ import json
 import sys
 import time
 from collections import Counter
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from typing import Any
 
 from tests.credential_worker import apns_from
-from unipush import Notification, PushClient, RedisStore
+from unipush import FileStore, Notification, PushClient, RedisStore, Target
 from unipush.apns import ApnsDevice
-from unipush.policies import Deduplicate, FrequencyCap, MemoryPolicyStore, PolicyStore, RedisPolicyStore, SendPolicy
+from unipush.policies import (
+    Deduplicate,
+    FrequencyCap,
+    MemoryPolicyStore,
+    PolicyStore,
+    QuietHours,
+    RedisPolicyStore,
+    SendPolicy,
+)
+from unipush.sandbox import configs_from_info
 
 CAP = 5
 
@@ -57,3 +71,20 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def _night(target: Target) -> tzinfo:
+    """A zone where it is 23:xx now: quiet hours 22:00-08:00 hold every notification back."""
+    now = datetime.now(timezone.utc)
+    return timezone(timedelta(hours=(23 - now.hour + 12) % 24 - 12))
+
+
+def night_client(info: dict[str, Any]) -> PushClient:
+    """A ``ProcessPool`` worker's client (picklable as ``functools.partial(night_client, info)``)."""
+    configs = configs_from_info(info)
+    return PushClient(
+        apns=configs["apns"],
+        verify=configs["verify"],
+        credential_store=FileStore(Path(info["apns_key_path"]).parent / "pool-credentials"),
+        policies=[QuietHours("22:00", "08:00", zone=_night, defer=True)],
+    )

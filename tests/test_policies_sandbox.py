@@ -8,10 +8,11 @@ is a fixed UTC offset chosen so that it is night (or day) there now.
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import datetime, timedelta, timezone
 
-from unipush import Notification, PolicyError, TransportError
-from unipush.policies import Deduplicate, FrequencyCap, QuietHours
+from unipush import Notification, PolicyError, ProcessPool, TransportError
+from unipush.policies import Deduplicate, FrequencyCap, QuietHours, RedisPolicyStore
 from unipush.sandbox import Fault, Sandbox
 
 
@@ -138,3 +139,29 @@ def test_the_async_client_applies_the_same_policies(sandbox: Sandbox) -> None:
 
     assert asyncio.run(main()) == [True] * 3 + [False] * 2
     assert len(_delivered(sandbox, [d.key for d in devices])) == 3
+
+
+def test_a_deferral_keeps_its_time_through_a_process_pool(sandbox: Sandbox) -> None:
+    from tests.policy_worker import night_client
+
+    devices = [sandbox.apns_device() for _ in range(3)]
+    with ProcessPool(functools.partial(night_client, sandbox.info()), processes=1) as pool:
+        results = list(pool.stream((Notification(title="x"), d) for d in devices))
+    assert [r.reason for r in results] == ["quiet_hours"] * 3
+    for result in results:  # rebuilt in this process: the time and the error's attributes too
+        assert result.deferred_until is not None
+        assert isinstance(result.error, PolicyError)
+        assert result.error.until == result.deferred_until
+    assert _delivered(sandbox, [d.key for d in devices]) == []
+
+
+def test_an_unreachable_store_keeps_the_notification_back(sandbox: Sandbox) -> None:
+    # Nothing listens on port 1: the cap cannot be checked, so nothing is sent (never a second copy of
+    # a campaign because Redis was down), and the result says why.
+    store = RedisPolicyStore("redis://127.0.0.1:1/0")
+    device = sandbox.fcm_device()
+    with sandbox.client(policies=[FrequencyCap(3, 3600)], policy_store=store) as client:
+        result = client.send(Notification(title="x"), device)
+    assert (result.ok, result.reason, result.attempts) == (False, "frequency_cap", 0)
+    assert "the policy store failed" in str(result.error)
+    assert _delivered(sandbox, [device.key]) == []

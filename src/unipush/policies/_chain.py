@@ -16,10 +16,12 @@ released notification again, and it is admitted like a new one.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timezone
 
 from unipush._errors import ConfigurationError, PolicyError, TransportError
+from unipush._foreign import describe
 from unipush._model import Notification
 from unipush._results import SendResult
 from unipush._targets import Target
@@ -32,6 +34,7 @@ Send = Callable[[Notification, Target], Awaitable[SendResult]]
 Taken = list[tuple[str, str]]  # (store key, token) of the claims a send holds
 
 
+logger = logging.getLogger("unipush")
 _TARGET_TYPES: set[type] = set()
 
 
@@ -95,7 +98,17 @@ class PolicyChain:
                     continue
                 if isinstance(verdict, Claim):
                     token = new_token()
-                    if acquire(verdict.key, limit=verdict.limit, window=verdict.window, now=stamp, token=token):
+                    try:
+                        admitted = acquire(
+                            verdict.key, limit=verdict.limit, window=verdict.window, now=stamp, token=token
+                        )
+                    except Exception as exc:  # Redis down, say: unchecked is not sent (never a second copy)
+                        logger.warning("send policy %r: the policy store failed: %s", policy.name, describe(exc))
+                        admitted = False
+                        verdict = verdict._replace(
+                            refusal=Refusal(policy.name, f"the policy store failed ({describe(exc)}): not sent")
+                        )
+                    if admitted:
                         taken.append((verdict.key, token))
                         continue
                     verdict = verdict.refusal
@@ -109,7 +122,10 @@ class PolicyChain:
     def release(self, taken: Taken) -> None:
         """Give back the claims of a send that certainly did not go out."""
         for key, token in taken:
-            self.store.release(key, token)
+            try:
+                self.store.release(key, token)
+            except Exception as exc:  # the count stays: the safe side of a cap (see "When a send fails")
+                logger.warning("the policy store failed to give a count back: %s", describe(exc))
 
     async def send(self, notification: Notification, target: Target, send: Send) -> SendResult:
         """``send(notification, target)`` if the policies allow it, else the refusal as a result."""
