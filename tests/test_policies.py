@@ -224,9 +224,12 @@ def test_one_push_per_campaign_per_recipient_per_window() -> None:
 
 
 def test_policy_functions_must_answer_a_str_or_none() -> None:
-    chain = PolicyChain([Deduplicate(lambda n: 7, 60)])  # type: ignore[arg-type, return-value]
-    with pytest.raises(ConfigurationError, match="the key function must return a str or None"):
+    chain = PolicyChain([Deduplicate(lambda n: 7.5, 60)])  # type: ignore[arg-type, return-value]
+    with pytest.raises(ConfigurationError, match="the key function must return a str, an int or None"):
         chain.decide(N, device(), _T)
+    by_id = PolicyChain([FrequencyCap(1, 60, recipient=lambda t: 42)])
+    assert decide(by_id, _T, target=device(1)) == "sent"
+    assert decide(by_id, _T, target=device(2)) == "frequency_cap"  # user 42's other device
 
 
 # -- expiry ------------------------------------------------------------------------------------------

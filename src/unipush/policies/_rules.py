@@ -120,8 +120,10 @@ def _ask(policy: str, what: str, function: Callable[[object], object], argument:
 def _key_part(policy: str, what: str, value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
+    if type(value) is int:  # a user id straight from the database
+        return str(value)
     raise ConfigurationError(
-        f"send policy {policy!r}: the {what} function must return a str or None, got {value!r}"[:200]
+        f"send policy {policy!r}: the {what} function must return a str, an int or None, got {value!r}"[:200]
     )
 
 
@@ -250,8 +252,9 @@ class FrequencyCap(SendPolicy):
     Args:
         limit: how many may be sent in any ``window`` (a sliding window: the last 24 hours, not today).
         window: a ``timedelta`` or seconds.
-        recipient: a function of the target naming the person it reaches (a user id), so that their
-            devices share one count; ``None`` if the cap does not apply to it. Default: the device.
+        recipient: a function of the target naming the person it reaches (a user id, str or int), so
+            that their devices share one count; ``None`` if the cap does not apply to it. Default: the
+            device.
         category: a function of the notification naming its category (``lambda n: n.data.get("kind")``);
             then the count is per recipient and category, and a notification whose category is
             ``None`` is not counted. Default: one count per recipient.
@@ -263,7 +266,7 @@ class FrequencyCap(SendPolicy):
         limit: int,
         window: timedelta | float,
         *,
-        recipient: Callable[[Target], str | None] | None = None,
+        recipient: Callable[[Target], str | int | None] | None = None,
         category: Callable[[Notification], str | None] | None = None,
         name: str = "frequency_cap",
     ) -> None:
@@ -313,7 +316,7 @@ class Deduplicate(SendPolicy):
         key: Callable[[Notification], str | None],
         window: timedelta | float,
         *,
-        recipient: Callable[[Target], str | None] | None = None,
+        recipient: Callable[[Target], str | int | None] | None = None,
         name: str = "deduplicate",
     ) -> None:
         self.name = _check_name(name)
