@@ -312,3 +312,26 @@ def test_the_memory_store_forgets_recipients_whose_window_has_passed() -> None:
         assert store.acquire(f"k{n}", limit=1, window=60, now=float(n), token="t")
     assert len(store) < 5000  # swept as new keys came: only the last minute's are needed
     assert not store.acquire("k9999", limit=1, window=60, now=9999.5, token="u")
+
+
+def test_expiry_keeps_apples_expiration_rules() -> None:
+    # Push to talk is "now or never" (apns-expiration 0), and a channel that stores nothing accepts only
+    # 0: an expires_at shortens a TTL, it never makes one where Apple wants none.
+    from unipush.apns import ApnsChannel, ApnsStoragePolicy
+    from unipush.apns._broadcast import render_broadcast
+    from unipush.apns._encode import encode
+
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    ends = now + timedelta(minutes=5)
+    talk = Notification(data={"c": "1"}, expires_at=ends, apns=ApnsOptions(push_type="pushtotalk"))
+    apns_id = "00000000-0000-4000-8000-000000000000"
+    assert encode(talk, topic="com.example.app", now=now, apns_id=apns_id)[1]["apns-expiration"] == "0"
+    live = Notification(expires_at=ends, apns=ApnsOptions(event="update", content_state={"s": 1}))
+    channel = "dHN0LXNyY2gtY2hubA=="
+    for storage, expiration in (
+        (ApnsStoragePolicy.NO_STORAGE, "0"),
+        (None, "0"),
+        (ApnsStoragePolicy.MOST_RECENT, str(int(ends.timestamp()))),
+    ):
+        headers = render_broadcast(live, ApnsChannel(channel, storage=storage), now=now, request_id=apns_id)[1]
+        assert headers["apns-expiration"] == expiration, storage

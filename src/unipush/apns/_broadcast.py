@@ -142,7 +142,7 @@ def render_broadcast(
 
 
 def _expiration(notification: Notification, channel: ApnsChannel, now: datetime) -> str:
-    ttl = notification.ttl_at(now)  # never past expires_at (docs/policies.md)
+    ttl = notification.ttl_seconds
     stores = channel.storage is ApnsStoragePolicy.MOST_RECENT
     if channel.storage is ApnsStoragePolicy.NO_STORAGE and ttl:
         # Apple: a channel created with message-storage-policy 0 accepts only apns-expiration 0.
@@ -151,6 +151,7 @@ def _expiration(notification: Notification, channel: ApnsChannel, now: datetime)
         )
     if ttl == 0 or (ttl is None and not stores):
         return "0"
+    ttl = notification.ttl_at(now)  # never past expires_at (docs/policies.md)
     return str(int(now.timestamp()) + (DEFAULT_TTL_SECONDS if ttl is None else ttl))
 
 
