@@ -37,6 +37,7 @@ from unipush._transport import Transport, TransportResponse
 if TYPE_CHECKING:
     from unipush._client import ClientCore
     from unipush.fcm._topics import TopicManagementResult, TopicOperation
+    from unipush.policies import PolicyChain
 
 __all__ = ["Sender", "logger", "unpack_pair"]
 
@@ -109,8 +110,10 @@ class Sender:
         retry: RetryPolicy,
         clock: Callable[[], datetime] = _utcnow,
         pruning: PruningWatch | None = None,
+        policies: PolicyChain | None = None,
     ) -> None:
         self._core = core
+        self._policies = policies  # send policies (docs/policies.md): decide before anything is rendered
         self._pruning = pruning  # the client's: decides which "dead token" answers to believe
         self._transport = transport
         self._ssl_context = ssl_context
@@ -146,6 +149,11 @@ class Sender:
 
     async def send(self, notification: Notification, target: Target) -> SendResult:
         """Send to one target; ``ValidationError``/``ConfigurationError`` raise, every answer is a result."""
+        if self._policies is not None:  # a policy's refusal is a result, and nothing is rendered for it
+            return await self._policies.send(notification, target, self._send)
+        return await self._send(notification, target)
+
+    async def _send(self, notification: Notification, target: Target) -> SendResult:
         # Rendered once: the same body and the same apns-id go out on every attempt.
         provider, request = self._core.prepare(notification, target)
         if self.closed:
