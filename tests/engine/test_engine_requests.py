@@ -12,7 +12,7 @@ from h2.settings import SettingCodes
 from unipush._engine import Engine, Response
 from unipush._errors import TransportError
 from unipush.sandbox._faults import Fault
-from unipush.sandbox._server import SandboxServer
+from unipush.sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.anyio
 

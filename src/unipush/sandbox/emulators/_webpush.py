@@ -86,8 +86,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from unipush.sandbox._http import SandboxRequest, SandboxResponse, json_response
 from unipush.sandbox._inbox import Delivery, Inbox
+from unipush.sandbox._interface import EmulatorBase, SandboxRequest, SandboxResponse, json_response
 from unipush.webpush._crypto import DecryptionError, b64url_decode, b64url_encode, decrypt
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ def _contact_problem(sub: object) -> str | None:
     return None if problem is None else f"sub {sub!r} is not a reachable contact: {problem}"
 
 
-class WebPushEmulator:
+class WebPushEmulator(EmulatorBase):
     """A Web Push service (RFC 8030) with VAPID (RFC 8292), playing the subscribed browsers too.
 
     Args:
@@ -230,7 +230,8 @@ class WebPushEmulator:
             page passes to ``pushManager.subscribe({applicationServerKey})``.
     """
 
-    name: str = "webpush"
+    name = "webpush"
+    http1 = True  # RFC 8030 only recommends HTTP/2: push services accept HTTP/1.1 as well
 
     def __init__(
         self,

@@ -100,8 +100,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from unipush.sandbox._faults import Fault
-from unipush.sandbox._http import SandboxRequest, SandboxResponse, json_response
 from unipush.sandbox._inbox import Delivery, Inbox
+from unipush.sandbox._interface import EmulatorBase, SandboxRequest, SandboxResponse, json_response
 
 __all__ = ["ApnsEmulator"]
 
@@ -188,7 +188,7 @@ class _Rejected(Exception):
         self.timestamp = timestamp
 
 
-class ApnsEmulator:
+class ApnsEmulator(EmulatorBase):
     """An APNs provider API for the sandbox, with its own signing key.
 
     Args:
@@ -206,6 +206,7 @@ class ApnsEmulator:
     """
 
     name = "apns"
+    http1 = False  # Apple: "HTTP/2 and TLS 1.2 or later"; APNs refuses HTTP/1.1
 
     def __init__(
         self,
