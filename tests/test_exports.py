@@ -9,7 +9,15 @@ import pytest
 
 import unipush
 
-PUBLIC_MODULES = ["unipush", "unipush.apns", "unipush.fcm", "unipush.webpush"]
+PUBLIC_MODULES = [
+    "unipush",
+    "unipush.apns",
+    "unipush.fcm",
+    "unipush.webpush",
+    "unipush.sandbox",
+    "unipush.sandbox.server",
+    "unipush.sandbox.emulators",
+]
 
 
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)

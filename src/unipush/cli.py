@@ -137,8 +137,9 @@ def _error(message: str, code: int) -> int:
 
 
 def _run_sandbox(host: str, *, as_json: bool, out: TextIO) -> int:
-    from unipush.sandbox import Delivery, Sandbox
+    from unipush.sandbox import Delivery, Sandbox, install_hpack_cache
 
+    install_hpack_cache()  # this process is only a sandbox: the process-wide hpack speed-up is safe here
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -3,7 +3,8 @@
 The servers, one per emulator, run on one asyncio loop in one thread owned by the sandbox (a
 ``LoopThread``), so the same sandbox serves synchronous code, async code on any other loop, and the CLI.
 Everything the sandbox makes — the CA, the server certificate, the APNs ``.p8`` key, the
-service-account JSON, the VAPID key — goes into one directory (a temporary one, removed on ``stop()``, unless you pass ``directory=``).
+service-account JSON, the VAPID key — goes into one directory (a temporary one, removed on ``stop()``,
+unless you pass ``directory=``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import itertools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from unipush.sandbox._faults import Fault, Faults
 from unipush.sandbox._interface import Emulator, SandboxRequest, SandboxResponse
@@ -73,8 +73,14 @@ class Connection(Protocol):
         ...
 
 
-class Dispatcher:
+ConnectionT = TypeVar("ConnectionT", bound=Connection)
+
+
+class Dispatcher(Generic[ConnectionT]):
     """Routes each request of every connection to ``emulator``, after the scripted faults.
+
+    Generic in the connection type, so that the server's ``_connections`` say what they are (the
+    protocols in ``_h2``/``_h1``) without this module importing them.
 
     Args:
         emulator: answers each request; its ``name`` is the service name faults are keyed by.
@@ -93,7 +99,7 @@ class Dispatcher:
         self.faults = faults if faults is not None else Faults()
         self.max_concurrent_streams = max_concurrent_streams
         self.stats = ServerStats()
-        self._connections: set[Connection] = set()
+        self._connections: set[ConnectionT] = set()
         self._orphans: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
 
@@ -104,7 +110,7 @@ class Dispatcher:
 
     # -- connection bookkeeping ------------------------------------------------------------------
 
-    def _opened(self, connection: Connection) -> int:
+    def _opened(self, connection: ConnectionT) -> int:
         connection_id = next(self._ids)
         self._connections.add(connection)
         self.stats.connections += 1
@@ -112,7 +118,7 @@ class Dispatcher:
         self.stats.per_connection[connection_id] = 0
         return connection_id
 
-    def _lost(self, connection: Connection, tasks: Iterable[asyncio.Task[None]]) -> None:
+    def _lost(self, connection: ConnectionT, tasks: Iterable[asyncio.Task[None]]) -> None:
         self._connections.discard(connection)
         self.stats.open_connections -= 1
         for task in tasks:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import http
 import logging
+from typing import Any
 
 import h11
 
@@ -28,7 +29,7 @@ logger = logging.getLogger("unipush.sandbox")
 class H11Protocol(asyncio.Protocol):
     """One HTTP/1.1 connection (Web Push services accept HTTP/1.1; APNs does not)."""
 
-    def __init__(self, server: Dispatcher, transport: asyncio.Transport) -> None:
+    def __init__(self, server: Dispatcher[Any], transport: asyncio.Transport) -> None:
         self._server = server
         self._transport: asyncio.Transport | None = transport
         self._loop = asyncio.get_running_loop()

@@ -110,7 +110,7 @@ class _Stream:
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection."""
 
-    def __init__(self, server: Dispatcher, transport: asyncio.Transport) -> None:
+    def __init__(self, server: Dispatcher[Any], transport: asyncio.Transport) -> None:
         self._server = server
         self._transport: asyncio.Transport | None = transport
         self._loop = asyncio.get_running_loop()

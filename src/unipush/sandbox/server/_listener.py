@@ -25,7 +25,7 @@ __all__ = ["SandboxServer"]
 _WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - names, not binds
 
 
-class SandboxServer(Dispatcher):
+class SandboxServer(Dispatcher[H2Protocol | H11Protocol]):
     """An asyncio TLS server that serves one emulator over HTTP/2 (and HTTP/1.1 if ``allow_http1``).
 
     Args:
