@@ -601,7 +601,7 @@ def test_headers_are_checked_ttl_urgency_topic_then_encoding(harness: Harness, s
 def test_a_jwt_is_verified_once_but_its_claims_are_checked_on_every_push(
     harness: Harness, sub: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from unipush.sandbox.emulators import _webpush
+    from unipush.sandbox.emulators._webpush import _emulator as _webpush
 
     calls: list[str] = []
     real = _webpush._verify_jwt

@@ -4,8 +4,8 @@ endpoint and bearer checks), ``_schema`` (the ``SendMessageRequest`` schema and 
 
 from __future__ import annotations
 
+from unipush.sandbox.emulators._common import DETAIL_HEADER
 from unipush.sandbox.emulators._fcm._emulator import DEFAULT_PROJECT_ID, FcmEmulator
-from unipush.sandbox.emulators._fcm._errors import DETAIL_HEADER
 from unipush.sandbox.emulators._fcm._oauth import ACCESS_TOKEN_LIFETIME, CLIENT_EMAIL, CLOUD_PLATFORM_SCOPE, FCM_SCOPE
 
 __all__ = [

@@ -57,7 +57,6 @@ words what was wrong (sandbox only).
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import threading
@@ -73,6 +72,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from unipush.sandbox._faults import Fault
 from unipush.sandbox._inbox import Delivery, Inbox
 from unipush.sandbox._interface import EmulatorBase, SandboxRequest, SandboxResponse, json_response
+from unipush.sandbox.emulators._common import write_private
 from unipush.sandbox.emulators._fcm._errors import (
     BAD_CREDENTIALS,
     FAULTS,
@@ -216,10 +216,7 @@ class FcmEmulator(EmulatorBase):
     def write_credentials(self) -> Path:
         """(Re)write ``service-account.json`` now; call it once the server is bound. Returns the path."""
         path = self._directory / "service-account.json"
-        document = json.dumps(self.service_account_info, indent=2).encode()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(document)
+        write_private(path, json.dumps(self.service_account_info, indent=2).encode())
         self._path = path
         return path
 

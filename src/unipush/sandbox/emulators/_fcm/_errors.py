@@ -13,9 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from unipush.sandbox._interface import SandboxResponse, json_response
-
-DETAIL_HEADER = "x-unipush-sandbox-detail"
-"""A plain-words explanation on every error response (sandbox only; FCM does not send it)."""
+from unipush.sandbox.emulators._common import DETAIL_HEADER, header_safe
 
 FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
@@ -163,9 +161,3 @@ def not_found_page(path: str) -> SandboxResponse:
 
 def _html_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def header_safe(text: str) -> str:
-    """A header value: printable ASCII only (non-ASCII escaped, control characters dropped)."""
-    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
-    return "".join(c for c in escaped if " " <= c <= "~")
