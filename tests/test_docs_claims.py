@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.cli_support import assert_one_line_error, cli_sandbox, flags, isolate, run
+from tests.cli.support import assert_one_line_error, cli_sandbox, flags, isolate, run
 from unipush import AuthenticationError, Notification, PushClient, ValidationError
 from unipush.sandbox import Sandbox
 from unipush.webpush import WebPush, WebPushSubscription, generate_vapid_keys

@@ -28,6 +28,7 @@ EXPECTED = {
     "fcm_topics.py": "the topic message reached 3 devices",
     "celery_campaign.py": "after: 950 devices",
     "safe_pruning.py": "fixed: 48 delivered, 2 dead, 48 devices kept",
+    "self_hosted_push_service.py": "4 of 5 delivered over HTTP/1.1; 1 unsubscribed to remove",
 }
 NEEDS = {"fastapi_app.py": ["fastapi"], "celery_campaign.py": ["celery", "redis"]}
 # Programs an example's demo starts (the test skips, saying so, where one is missing).

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import subprocess_env
+from tests.cli.support import subprocess_env
 from tests.process_support import (
     apns_token,
     broken_client,

@@ -9,7 +9,7 @@ from h2.errors import ErrorCodes
 
 import unipush
 from unipush._engine import Engine, Response
-from unipush._engine._pool import MAX_RESENDS
+from unipush._engine._pool import MAX_RESENDS, Pool
 from unipush.sandbox._faults import Fault
 from unipush.sandbox.server import SandboxServer, _h2
 
@@ -206,6 +206,7 @@ async def test_requests_never_written_go_again_when_the_connection_dies(
 ) -> None:
     await send(engine, server, "warm-up")
     (pool,) = engine._pools.values()
+    assert isinstance(pool, Pool)
     (connection,) = pool._open
     request = asyncio.ensure_future(send(engine, server, "unsent"))
     await asyncio.sleep(0)  # the request took a stream; its frames wait for the end-of-iteration write

@@ -10,6 +10,7 @@ import pytest
 from h2.settings import SettingCodes
 
 from unipush._engine import Engine, Response
+from unipush._engine._pool import Pool
 from unipush._errors import TransportError
 from unipush.sandbox._faults import Fault
 from unipush.sandbox.server import SandboxServer
@@ -152,6 +153,7 @@ async def test_authorization_and_path_stay_out_of_the_hpack_table(engine: Engine
     assert [seen["authorization"] for seen in echo.headers] == tokens  # the cached encodings decode right
 
     (pool,) = engine._pools.values()
+    assert isinstance(pool, Pool)
     (connection,) = pool._open
     table = {name for name, _ in connection._h2.encoder.header_table.dynamic_entries}
     assert b"apns-topic" in table
@@ -209,8 +211,9 @@ def test_options_are_checked(client_context: ssl.SSLContext, option: str, value:
         Engine(ssl_context=client_context, **{option: value})  # type: ignore[arg-type]
 
 
-async def test_cleartext_http2_with_prior_knowledge(engine: Engine, echo) -> None:
-    # http:// URLs skip TLS and start HTTP/2 directly (RFC 9113 §3.3): handy for local tests.
+async def test_cleartext_http2_with_prior_knowledge(make_engine, echo) -> None:
+    # With cleartext_http2, http:// URLs skip TLS and start HTTP/2 directly (RFC 9113 §3.3).
+    engine = make_engine(cleartext_http2=True)
     # The sandbox only listens with TLS, so serve its protocol from a plain listener.
     plain = SandboxServer(echo, ssl_context=None)  # type: ignore[arg-type]
     listener = await asyncio.get_running_loop().create_server(plain._accept, "127.0.0.1", 0)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.cli_support import assert_one_line_error, cli_sandbox, flags, isolate, run
+from tests.cli.support import assert_one_line_error, cli_sandbox, flags, isolate, run
 from tests.webpush.conftest import make_subscriber
 from unipush import Notification, PushClient, ValidationError
 from unipush.sandbox import DEFAULT_NAVIGATE, Sandbox

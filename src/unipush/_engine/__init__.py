@@ -8,7 +8,9 @@ several times more CPU per request, which matters when a batch is a million noti
 Layout: ``_engine.py`` (``Engine``: URL → pool, header list, timeout), ``_pool.py`` (``Pool``: the
 connections of one origin and the FIFO queue of requests waiting for a stream, connecting with
 backoff), ``_connection.py`` (``Connection``: one HTTP/2 connection; flow control, GOAWAY, resets,
-PING), ``_exchange.py`` (``Exchange``: one request's state; ``Response``).
+PING), ``_http1.py`` (``Http1Pool``: the kept-alive HTTP/1.1 connections of an origin whose server
+chose HTTP/1.1 by ALPN, or of an ``http://`` origin), ``_exchange.py`` (``Exchange``: one request's
+state; ``Response``).
 """
 
 from __future__ import annotations

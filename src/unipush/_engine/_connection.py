@@ -190,6 +190,7 @@ class Connection(asyncio.Protocol):
         self._last_seen = loop.time()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
+        self._prior_knowledge = False  # cleartext HTTP/2 (no ALPN said the server speaks it)
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
@@ -198,12 +199,17 @@ class Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         ssl_object = transport.get_extra_info("ssl_object")
+        self._prior_knowledge = ssl_object is None
         if ssl_object is not None:
             protocol = ssl_object.selected_alpn_protocol()
             if protocol != "h2":
                 # RFC 9113 §3.2: "h2" must be negotiated with ALPN before HTTP/2 may be spoken over TLS.
+                # RFC 7301 §3.2: a server that ignores ALPN answers none, and then speaks HTTP/1.1.
+                if protocol in (None, "http/1.1"):
+                    self._hand_over(transport)
+                    return
                 self.failure = NotHttp2Error(
-                    f"{self.pool.authority} does not speak HTTP/2: ALPN negotiated {protocol!r}, not 'h2'",
+                    f"{self.pool.authority} negotiated {protocol!r} by ALPN; unipush speaks 'h2' and 'http/1.1'",
                     maybe_processed=False,
                 )
                 transport.abort()
@@ -224,9 +230,29 @@ class Connection(asyncio.Protocol):
         h2c.increment_flow_control_window(_CONNECTION_WINDOW - 65535)
         transport.write(h2c.data_to_send())
 
+    def _hand_over(self, transport: asyncio.Transport) -> None:
+        """The server chose HTTP/1.1: this HTTP/2 connection ends unused, the pool's HTTP/1.1 side takes the socket."""
+        self.state = CLOSED
+        self._transport = None
+        self.ready.set_result(False)
+        self.closed.set_result(None)
+        self.pool.switch_to_http1(transport)
+
     def data_received(self, data: bytes) -> None:
         """Feed h2, act on its events, then write whatever they produced in one go."""
         if self.state == CLOSED:
+            return
+        if self.state == CONNECTING and self._prior_knowledge and len(data) >= 4 and data[3] != 0x04:
+            # RFC 9113 §3.3: prior knowledge is a guess, and RFC 9113 §3.4 says the server's first
+            # frame is SETTINGS (type 0x4). Anything else (a status line, an HTML error page) says
+            # the guess was wrong.
+            self.failure = NotHttp2Error(
+                f"{self.pool.authority} answered in HTTP/1.1 to cleartext HTTP/2 with prior knowledge "
+                f"(received {excerpt(data.decode('latin-1'), 40, quote=True)}); "
+                "leave cleartext_http2 off for an HTTP/1.1 server",
+                maybe_processed=False,
+            )
+            self.kill(str(self.failure))
             return
         self._last_seen = self._loop.time()
         self.receiving = True

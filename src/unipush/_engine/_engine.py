@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 from hpack import NeverIndexedHeaderTuple
 
 from unipush._engine._exchange import MAX_RESPONSE_BODY, Exchange, Response
-from unipush._engine._pool import Pool
+from unipush._engine._http1 import Http1Pool, Http1Settings
+from unipush._engine._pool import Pool, authority_of
 from unipush._errors import TimeoutError, TransportError  # noqa: A004 - unipush's own TimeoutError
 
 if TYPE_CHECKING:
@@ -36,13 +37,22 @@ _METHODS: dict[str, tuple[bytes, bytes]] = {
 # Without traffic, a PING that gets no answer within this many seconds means the connection is dead.
 _PING_TIMEOUT = 5.0
 
+# RFC 7301 §3.1: the protocols we offer, in order of preference. Provider APIs choose "h2"; a server
+# that chooses "http/1.1" (or does not answer ALPN) gets the HTTP/1.1 keep-alive pool.
+_ALPN = ["h2", "http/1.1"]
+
+
+def _http1_opened(pool: Pool | Http1Pool) -> int:
+    http1 = pool if isinstance(pool, Http1Pool) else pool.http1
+    return 0 if http1 is None else http1.connections_opened
+
 
 class _Route:
     """What every URL with one origin prefix shares: its pool and ready-made pseudo-headers."""
 
     __slots__ = ("authority", "pool", "scheme")
 
-    def __init__(self, pool: Pool, scheme: str) -> None:
+    def __init__(self, pool: Pool | Http1Pool, scheme: str) -> None:
         self.pool = pool
         self.scheme = (b":scheme", scheme.encode())
         self.authority = (b":authority", pool.authority.encode())
@@ -50,6 +60,9 @@ class _Route:
 
 class Engine:
     """A lean HTTP/2 client for provider APIs: pooled, multiplexed, flow-controlled, GOAWAY-safe.
+
+    An origin whose server chooses HTTP/1.1 by ALPN is served over a small pool of persistent HTTP/1.1
+    connections instead (``_http1``), with the same timeouts, limits and errors.
 
     One pool per origin (scheme, host, port) with up to ``connections_per_origin`` long-lived
     connections, opened lazily. A request takes a free stream on the first connection with room;
@@ -60,13 +73,12 @@ class Engine:
     ``maybe_processed`` telling the retry policy whether a resend could duplicate a notification.
 
     The engine binds to the event loop of its first request and must only be used from that loop.
-    It sets the ALPN protocols of ``ssl_context`` to ``["h2"]``.
+    It sets the ALPN protocols of ``ssl_context`` to ``["h2", "http/1.1"]``.
 
     Args:
         ssl_context: TLS settings for ``https`` origins (trust store).
         origin_ssl_contexts: contexts for particular ``(host, port)`` origins, e.g. one holding the
             APNs client certificate for certificate-based authentication.
-            ``http`` URLs speak cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3), for tests.
         connect_timeout: seconds for TCP, TLS and the server's first SETTINGS frame, per attempt.
         connections_per_origin: connections opened per origin when streams run out.
         max_streams_cap: never more streams per connection than this, whatever the server allows.
@@ -76,6 +88,13 @@ class Engine:
             them) before the waiting requests fail.
         max_response_body: bytes of body read per response (``MAX_RESPONSE_BODY``, 256 KiB, by
             default); a longer one fails its request with ``TransportError`` and its stream is reset.
+        cleartext_http2: ``http://`` origins speak HTTP/1.1 unless this is True, when they speak
+            cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3). ALPN decides for ``https://``.
+        http1_connections_per_origin: persistent connections per HTTP/1.1 origin; each carries one
+            request at a time, the rest wait in order.
+        http1_idle_timeout: seconds an HTTP/1.1 connection may stay unused before we close it,
+            shorter than common servers' keep-alive timeouts (5 s) so a reused connection is not
+            one the server is closing at that moment. ``0`` keeps idle connections open.
     """
 
     def __init__(
@@ -89,6 +108,9 @@ class Engine:
         max_connect_attempts: int = 3,
         origin_ssl_contexts: Mapping[tuple[str, int], ssl.SSLContext] | None = None,
         max_response_body: int = MAX_RESPONSE_BODY,
+        cleartext_http2: bool = False,
+        http1_connections_per_origin: int = 10,
+        http1_idle_timeout: float = 4.0,
     ) -> None:
         if connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive")
@@ -102,22 +124,34 @@ class Engine:
             raise ValueError("max_connect_attempts must be at least 1")
         if max_response_body < 0:
             raise ValueError("max_response_body must be 0 or more bytes")
-        # RFC 9113 §3.2: HTTP/2 over TLS is chosen with ALPN, and we speak nothing else.
-        ssl_context.set_alpn_protocols(["h2"])
+        if http1_connections_per_origin < 1:
+            raise ValueError("http1_connections_per_origin must be at least 1")
+        if http1_idle_timeout < 0:
+            raise ValueError("http1_idle_timeout must be 0 (off) or positive")
+        # RFC 9113 §3.2: HTTP/2 over TLS is chosen with ALPN; we offer HTTP/1.1 as the fallback.
+        ssl_context.set_alpn_protocols(_ALPN)
         self.ssl_context = ssl_context
         # Per-(host, port) contexts: APNs certificate auth presents its client certificate to APNs only.
         self._origin_ssl_contexts = dict(origin_ssl_contexts or {})
         for context in self._origin_ssl_contexts.values():
-            context.set_alpn_protocols(["h2"])
+            context.set_alpn_protocols(_ALPN)
         self.connect_timeout = connect_timeout
         self.connections_per_origin = connections_per_origin
         self.max_streams_cap = max_streams_cap
         self.idle_ping_interval = idle_ping_interval
         self.max_connect_attempts = max_connect_attempts
         self.max_response_body = max_response_body
+        self.cleartext_http2 = cleartext_http2
+        self.http1_settings = Http1Settings(
+            connect_timeout=connect_timeout,
+            max_connections=http1_connections_per_origin,
+            max_connect_attempts=max_connect_attempts,
+            max_response_body=max_response_body,
+            idle_timeout=http1_idle_timeout,
+        )
         self.ping_timeout = _PING_TIMEOUT
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pools: dict[tuple[str, str, int], Pool] = {}
+        self._pools: dict[tuple[str, str, int], Pool | Http1Pool] = {}
         self._routes: dict[str, _Route] = {}
         self._closed = False
         # Counters behind ``stats``; plain attributes because the hot path bumps some of them.
@@ -190,11 +224,11 @@ class Engine:
             if timer is not None:
                 timer.cancel()
 
-    def _expire(self, pool: Pool, exchange: Exchange, timeout: float) -> None:
+    def _expire(self, pool: Pool | Http1Pool, exchange: Exchange, timeout: float) -> None:
         if exchange.future.done():
             return
         self.timeouts += 1
-        sent = exchange.connection is not None
+        sent = pool.is_sent(exchange)
         where = "response" if sent else "free stream or connection"
         pool.expire(
             exchange,
@@ -219,7 +253,19 @@ class Engine:
         pool = self._pools.get(key)
         if pool is None:
             assert self._loop is not None
-            pool = self._pools[key] = Pool(self, self._loop, scheme, host, port)
+            if scheme == "http" and not self.cleartext_http2:
+                # RFC 9112: without TLS there is no ALPN to ask; HTTP/1.1 is what a plain server speaks.
+                pool = Http1Pool(
+                    loop=self._loop,
+                    host=host,
+                    port=port,
+                    authority=authority_of(host, port, scheme),
+                    ssl_context=None,
+                    settings=self.http1_settings,
+                )
+            else:
+                pool = Pool(self, self._loop, scheme, host, port)
+            self._pools[key] = pool
         route = self._routes[origin] = _Route(pool, scheme)
         return route
 
@@ -231,7 +277,7 @@ class Engine:
     def stats(self) -> dict[str, Any]:
         """Counters since creation: connections opened, requests, transparent resends, reconnects..."""
         return {
-            "connections_opened": self.connections_opened,
+            "connections_opened": self.connections_opened + sum(_http1_opened(p) for p in self._pools.values()),
             "reconnects": self.reconnects,
             "requests": self.requests,
             "resends": self.resends,

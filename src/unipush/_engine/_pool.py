@@ -10,6 +10,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from unipush._engine._connection import OPEN, Connection
+from unipush._engine._http1 import Http1Pool
 from unipush._errors import TransportError
 
 if TYPE_CHECKING:
@@ -33,6 +34,13 @@ _BACKOFF_CAP = 10.0
 _CLOSE_GRACE = 1.0
 
 
+def authority_of(host: str, port: int, scheme: str) -> str:
+    """``host[:port]`` as the ``:authority`` / ``Host`` of requests to this origin (port omitted when default)."""
+    default_port = 443 if scheme == "https" else 80
+    shown_host = f"[{host}]" if ":" in host else host  # RFC 3986 §3.2.2: IPv6 literals in brackets
+    return shown_host if port == default_port else f"{shown_host}:{port}"
+
+
 def backoff_delay(attempt: int) -> float:
     """The pause before connection attempt ``attempt`` (1 = the first retry)."""
     delay: float = min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0 ** (attempt - 1))
@@ -52,9 +60,7 @@ class Pool:
         self._loop = loop
         self.host = host
         self.port = port
-        default_port = 443 if scheme == "https" else 80
-        shown_host = f"[{host}]" if ":" in host else host  # RFC 3986 §3.2.2: IPv6 literals in brackets
-        self.authority = shown_host if port == default_port else f"{shown_host}:{port}"
+        self.authority = authority_of(host, port, scheme)
         self._ssl: ssl.SSLContext | None = engine.ssl_context_for(host, port) if scheme == "https" else None
         self.pending: deque[Exchange] = deque()
         self._open: list[Connection] = []  # OPEN connections, in the order they opened
@@ -63,21 +69,36 @@ class Pool:
         self._closing: list[Connection] = []  # what shut_down closed, for wait_closed
         self._opened = 0
         self._closed = False
+        # Set when the server chose HTTP/1.1 by ALPN: from then on every request of this origin goes there.
+        self.http1: Http1Pool | None = None
 
     @property
     def open_connections(self) -> int:
         """How many connections take new streams right now."""
+        if self.http1 is not None:
+            return self.http1.open_connections
         return len(self._open)
 
     @property
     def in_flight(self) -> int:
         """Requests on a stream right now, on every connection of the pool."""
+        if self.http1 is not None:
+            return self.http1.in_flight
         return sum(connection.active for connection in (*self._open, *self._others))
+
+    def is_sent(self, exchange: Exchange) -> bool:
+        """Whether ``exchange`` is on a connection (not only queued)."""
+        if self.http1 is not None:
+            return self.http1.is_sent(exchange)
+        return exchange.connection is not None
 
     # -- requests ---------------------------------------------------------------------------------
 
     def submit(self, exchange: Exchange) -> None:
         """Start ``exchange`` on a connection with room, or queue it (and open a connection if allowed)."""
+        if self.http1 is not None:
+            self.http1.submit(exchange)
+            return
         if not self.pending:
             for connection in self._open:
                 if connection.active < connection.max_streams:
@@ -100,12 +121,18 @@ class Pool:
 
     def expire(self, exchange: Exchange, error: TransportError) -> None:
         """The caller gave up on ``exchange``: fail it with ``error`` (if unsettled) and free its stream."""
+        if self.http1 is not None:
+            self.http1.expire(exchange, error)
+            return
         if not exchange.future.done():
             exchange.future.set_exception(error)
         self.abandon(exchange)
 
     def abandon(self, exchange: Exchange) -> None:
         """Free the stream of an exchange nobody waits for any more (a queued one is skipped lazily)."""
+        if self.http1 is not None:
+            self.http1.abandon(exchange)
+            return
         connection = exchange.connection
         if connection is not None:
             connection.cancel(exchange)
@@ -150,8 +177,25 @@ class Pool:
 
     # -- connections ------------------------------------------------------------------------------
 
+    def switch_to_http1(self, transport: asyncio.Transport) -> None:
+        """The server chose HTTP/1.1 by ALPN: hand it the socket and every waiting request."""
+        engine = self.engine
+        http1 = Http1Pool(
+            loop=self._loop,
+            host=self.host,
+            port=self.port,
+            authority=self.authority,
+            ssl_context=self._ssl,
+            settings=engine.http1_settings,
+        )
+        self.http1 = http1
+        _log.debug("%s chose HTTP/1.1 by ALPN; using persistent HTTP/1.1 connections", self.authority)
+        http1.pending.extend(self.pending)
+        self.pending.clear()
+        http1.adopt(transport)
+
     def _maybe_connect(self) -> None:
-        if self._closed or self._connect_task is not None:
+        if self._closed or self._connect_task is not None or self.http1 is not None:
             return
         if len(self._open) >= self.engine.connections_per_origin:
             return
@@ -233,6 +277,8 @@ class Pool:
             raise
         if not ready:
             self._others.discard(connection)
+            if self.http1 is not None:
+                return  # the server chose HTTP/1.1: the HTTP/1.1 pool took the socket
             assert connection.failure is not None
             raise connection.failure
 
@@ -293,6 +339,8 @@ class Pool:
         Synchronous, so nothing buffered in this loop iteration reaches the network afterwards.
         """
         self._closed = True
+        if self.http1 is not None:
+            self.http1.shut_down()
         self._fail_pending("the engine was closed before this request was sent", None)
         if self._connect_task is not None:
             self._connect_task.cancel()
@@ -302,6 +350,8 @@ class Pool:
 
     async def wait_closed(self) -> None:
         """Wait for the connect task to end and the sockets to close, aborting those too slow to."""
+        if self.http1 is not None:
+            await self.http1.wait_closed(_CLOSE_GRACE)
         awaited: list[asyncio.Future[None]] = [c.closed for c in self._closing if not c.closed.done()]
         if self._connect_task is not None:
             awaited.append(self._connect_task)

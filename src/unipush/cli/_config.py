@@ -16,19 +16,12 @@ import argparse
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from unipush._cli_common import fail
-from unipush._credentials import CredentialStore
-from unipush._provider import Provider
-from unipush._retry import RetryPolicy
-from unipush._sync import PushClient
-
-if TYPE_CHECKING:
-    from unipush.sandbox import Sandbox
+from unipush import CredentialStore, Provider, PushClient, RetryPolicy
+from unipush.cli._common import docs_url, fail
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,7 +36,6 @@ __all__ = [
     "Settings",
     "add_settings_arguments",
     "load_settings",
-    "open_sandbox",
     "use_sandbox",
 ]
 
@@ -461,7 +453,7 @@ def build_client(
     if not providers:
         fail(
             "no provider configured: give credentials as flags, environment variables or in unipush.toml "
-            "(see docs/cli.md), or add --sandbox to try things locally"
+            f"(see {docs_url('cli')}), or add --sandbox to try things locally"
         )
     attempts = settings.get("client", "max_attempts")
     concurrency = settings.get("client", "concurrency")
@@ -474,10 +466,3 @@ def build_client(
         retry=RetryPolicy() if attempts is None else RetryPolicy(max_attempts=attempts),
         credential_store=credential_store,
     )
-
-
-def open_sandbox(stack: ExitStack) -> Sandbox:
-    """Start an in-process sandbox that stops when ``stack`` closes."""
-    from unipush.sandbox import Sandbox
-
-    return stack.enter_context(Sandbox())

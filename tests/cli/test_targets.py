@@ -10,9 +10,9 @@ from typing import Literal
 import pytest
 
 from tests.support import subscription
-from unipush._cli_common import CliError
-from unipush._cli_targets import BadRow, InvalidTokenWriter, Row, TargetFile, flag_targets
 from unipush.apns import ApnsDevice
+from unipush.cli._common import CliError
+from unipush.cli._targets import BadRow, InvalidTokenWriter, Row, TargetFile, flag_targets
 from unipush.fcm import FcmCondition, FcmDevice, FcmTopic
 
 SUB = subscription()

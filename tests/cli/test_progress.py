@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import cli_sandbox, flags, isolate, run
-from unipush._cli_progress import Progress, Tally, format_elapsed, render_progress
+from tests.cli.support import cli_sandbox, flags, isolate, run
+from unipush.cli._progress import Progress, Tally, format_elapsed, render_progress
 
 
 class FakeTerminal(io.StringIO):

@@ -18,16 +18,27 @@ import re
 from typing import NoReturn
 
 __all__ = [
+    "DOCS_URL",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
     "CliError",
+    "docs_url",
     "fail",
     "parse_duration",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: The published documentation (``[project.urls] Documentation`` in pyproject.toml, ``site_url`` in
+#: mkdocs.yml; tests/cli/test_help.py keeps the three equal). Help texts link here: the wheel ships no docs.
+DOCS_URL = "https://unipush.readthedocs.io/en/latest/"
+
+
+def docs_url(page: str) -> str:
+    """The published URL of ``docs/<page>.md`` (mkdocs' directory URLs; no anchor, so help text wraps it whole)."""
+    return f"{DOCS_URL}{page}/"
 
 
 class CliError(Exception):

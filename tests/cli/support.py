@@ -14,7 +14,7 @@ import pytest
 from unipush.cli import main
 from unipush.sandbox import Sandbox
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import ROOT, assert_one_line_error, cli_sandbox, env, flags, isolate, run, toml
-from unipush._cli_config import SETTINGS, add_settings_arguments, load_settings
+from tests.cli.support import ROOT, assert_one_line_error, cli_sandbox, env, flags, isolate, run, toml
+from unipush.cli._config import SETTINGS, add_settings_arguments, load_settings
 from unipush.sandbox import Sandbox
 from unipush.webpush import generate_vapid_keys
 

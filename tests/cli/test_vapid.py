@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tests.cli_support import assert_one_line_error, cli_sandbox, isolate, run
+from tests.cli.support import assert_one_line_error, cli_sandbox, isolate, run
 from unipush.webpush import load_vapid_private_key
 from unipush.webpush._crypto import b64url_decode, b64url_encode
 

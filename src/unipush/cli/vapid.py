@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
-from unipush._cli_common import EXIT_OK, fail
+from unipush.cli._common import EXIT_OK, fail
 from unipush.webpush import generate_vapid_keys
 
 __all__ = ["add_vapid_parser", "run_vapid_generate", "write_private_file"]

@@ -17,31 +17,26 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-from unipush._cli_common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, fail
-from unipush._cli_config import (
-    Settings,
-    add_settings_arguments,
-    build_client,
-    build_providers,
-    load_settings,
-    open_sandbox,
-    use_sandbox,
+from unipush import (
+    ConfigurationError,
+    CredentialStore,
+    FileStore,
+    Notification,
+    ProcessPool,
+    PushClient,
+    SendResult,
+    Target,
+    UnipushError,
 )
-from unipush._cli_notification import add_notification_arguments, cli_error_text, notification_from_args
-from unipush._cli_progress import Progress, Tally, failure_label, format_elapsed, reason_text
-from unipush._cli_render import request_json
-from unipush._cli_targets import BadRow, InvalidTokenWriter, Row, TargetFile, add_target_arguments, select_targets
-from unipush._credentials import CredentialStore, FileStore
-from unipush._errors import ConfigurationError, UnipushError
-from unipush._model import Notification
-from unipush._processes import ProcessPool
-from unipush._results import SendResult
-from unipush._sync import PushClient
-
-if TYPE_CHECKING:
-    from unipush.sandbox import Sandbox
+from unipush.cli._common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, fail
+from unipush.cli._config import Settings, add_settings_arguments, build_client, build_providers
+from unipush.cli._notification import add_notification_arguments, cli_error_text, notification_from_args
+from unipush.cli._progress import Progress, Tally, failure_label, format_elapsed, reason_text
+from unipush.cli._session import Session
+from unipush.cli._targets import BadRow, InvalidTokenWriter, Row, add_target_arguments
+from unipush.cli.render import request_json
 
 __all__ = ["add_send_parser", "run_send"]
 
@@ -104,12 +99,6 @@ def add_send_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> No
     parser.set_defaults(handler=run_send)
 
 
-def _check_flag_providers(rows: Iterable[Row | BadRow], settings: Settings, configured: set[str]) -> None:
-    for row in rows:
-        if isinstance(row, Row) and row.target.provider not in configured:
-            fail(f"--{row.target.provider}: {settings.how_to_configure(row.target.provider)}")
-
-
 def _has_content(notification: Notification) -> bool:
     return bool(notification.has_alert or notification.data or notification.content_available)
 
@@ -124,13 +113,7 @@ def run_send(
     if args.processes < 1:
         fail(f"--processes must be at least 1, got {args.processes}")
     with ExitStack() as stack:
-        settings = load_settings(args, environ)
-        sandbox = open_sandbox(stack) if args.sandbox else None
-        if sandbox is not None:
-            use_sandbox(settings, sandbox.info())
-        rows, source, fmt = select_targets(args, stack, sandbox)
-        providers = build_providers(settings)
-        configured = {p.name for p in providers}
+        session = Session.open(args, stack, environ)
         # Runs share the APNs token through a file under the user's cache directory: two runs within 20
         # minutes with their own tokens would get TooManyProviderTokenUpdates. A --sandbox key lives for
         # one run only, so its token stays in memory, or, for the --processes workers, which must share
@@ -138,39 +121,40 @@ def run_send(
         store: CredentialStore | None = None
         if args.dry_run:
             pass
-        elif sandbox is None:
+        elif session.sandbox is None:
             store = _file_store()
         elif args.processes > 1:
-            store = _file_store(sandbox.directory / "credentials")
-        client = stack.enter_context(build_client(settings, providers, credential_store=store))
-        if source is None:
-            _check_flag_providers(rows, settings, configured)
+            store = _file_store(session.sandbox.directory / "credentials")
+        client = session.client(credential_store=store)
+        if session.source is None:
+            # Flag targets are checked before anything is sent; a file's rows as they come.
+            for row in session.rows:
+                missing = session.unconfigured(row) if isinstance(row, Row) else None
+                if missing is not None:
+                    raise missing
         # A file gets the progress line (on a terminal, unless told); flag targets have their own lines.
         show_progress: bool | None = args.progress
-        if show_progress is None and source is None:
+        if show_progress is None and session.source is None:
             show_progress = False
         writer = None
         if args.invalid_out is not None:
-            writer = InvalidTokenWriter(args.invalid_out, fmt, source.header if source is not None else None)
+            source = session.source
+            writer = InvalidTokenWriter(args.invalid_out, session.format, source.header if source is not None else None)
             stack.callback(writer.close)
         run = _SendRun(
             notification=notification,
-            settings=settings,
-            configured=configured,
-            source=source,
+            session=session,
             writer=writer,
             stdout=stdout,
             stderr=stderr,
             as_json=args.json,
-            per_result=source is None,
             progress=Progress(stderr, enabled=show_progress),
-            sandbox=sandbox,
         )
         if args.processes > 1 and not args.dry_run:
             run.pool = stack.enter_context(
-                ProcessPool(functools.partial(client_from_settings, settings, store), processes=args.processes)
+                ProcessPool(functools.partial(client_from_settings, session.settings, store), processes=args.processes)
             )
-        return run.run(client, rows, dry_run=args.dry_run)
+        return run.run(client, session.rows, dry_run=args.dry_run)
 
 
 def client_from_settings(settings: Settings, store: CredentialStore | None) -> PushClient:
@@ -185,28 +169,23 @@ class _SendRun:
         self,
         *,
         notification: Notification,
-        settings: Settings,
-        configured: set[str],
-        source: TargetFile | None,
+        session: Session,
         writer: InvalidTokenWriter | None,
         stdout: TextIO,
         stderr: TextIO,
         as_json: bool,
-        per_result: bool,
         progress: Progress,
-        sandbox: Sandbox | None,
     ) -> None:
         self.notification = notification
-        self.settings = settings
-        self.configured = configured
-        self.source = source
+        self.session = session
+        self.source = session.source
+        self.sandbox = session.sandbox
         self.writer = writer
         self.stdout = stdout
         self.stderr = stderr
         self.as_json = as_json
-        self.per_result = per_result
+        self.per_result = session.source is None  # flag targets: a line per result
         self.progress = progress
-        self.sandbox = sandbox
         self.tally = Tally()
         self.stop: CliError | None = None
         self.warned = 0
@@ -242,26 +221,26 @@ class _SendRun:
             if isinstance(item, BadRow):
                 self._bad_row(item)
                 continue
-            provider = item.target.provider
-            if provider not in self.configured:
-                self.stop = CliError(f"{self._where(item)}: {self.settings.how_to_configure(provider)}")
+            missing = self.session.unconfigured(item)
+            if missing is not None:
+                self.stop = missing
                 return
             yield item
 
     def _answers(self, client: PushClient, rows: Iterable[Row | BadRow]) -> Iterator[tuple[Row, SendResult]]:
         """Each accepted row with its result, as results arrive: from ``client``, or from the worker processes."""
         notification = self.notification
-        if self.pool is not None:
-            yield from self.pool._stream_tagged((row, notification, row.target) for row in self._accepted(rows))
-            return
+        # Both streams give each result the very target object of its pair, so the row is found by identity
+        # (the row keeps its target alive while it is in flight, so no two rows in flight share an id).
         inflight: dict[int, Row] = {}
 
-        def pairs() -> Iterator[tuple[Notification, Any]]:
+        def pairs() -> Iterator[tuple[Notification, Target]]:
             for row in self._accepted(rows):
                 inflight[id(row.target)] = row
                 yield notification, row.target
 
-        for result in client.stream(pairs()):
+        sender: PushClient | ProcessPool = client if self.pool is None else self.pool
+        for result in sender.stream(pairs()):
             yield inflight.pop(id(result.target)), result
 
     def _send_all(self, client: PushClient, rows: Iterable[Row | BadRow]) -> None:
@@ -282,7 +261,7 @@ class _SendRun:
             except UnipushError as exc:
                 self.tally.failed += 1
                 self.tally.note(f"{type(exc).__name__} ({cli_error_text(exc)})")
-                self._warn(f"{self._where(row)}: {cli_error_text(exc)}")
+                self._warn(f"{self.session.where(row)}: {cli_error_text(exc)}")
             else:
                 self.tally.sent += 1
                 self.stdout.write(json.dumps(request_json(prepared, reveal=False), ensure_ascii=False) + "\n")
@@ -309,13 +288,8 @@ class _SendRun:
             if self.writer is not None:
                 self.writer.write(row.raw)
         self.tally.note("skipped row")
-        self._warn(f"{self._where(row)}: {row.message} (skipped)")
+        self._warn(f"{self.session.where(row)}: {row.message} (skipped)")
         self._tick()
-
-    def _where(self, row: Row | BadRow) -> str:
-        if self.source is None:
-            return f"--{row.target.provider}" if isinstance(row, Row) else "target"
-        return f"{self.source.name} line {row.line}"
 
     def _warn(self, message: str) -> None:
         self.warned += 1
@@ -341,6 +315,11 @@ class _SendRun:
     # -- the end ---------------------------------------------------------------------------------
 
     def _summary(self, *, dry_run: bool, interrupted: bool) -> None:
+        """Print the end-of-run summary: the one place it is printed, for every way a run ends.
+
+        ``--json`` gets one ``{"summary": ...}`` line; otherwise the counts, the failure reasons and the
+        ``--invalid-out`` file, on stdout (stderr for a dry run, whose stdout is JSON lines).
+        """
         tally = self.tally
         elapsed = time.perf_counter() - self.started
         if self.as_json:

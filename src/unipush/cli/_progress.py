@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TextIO
 
-from unipush._cli_notification import cli_error_text
-from unipush._errors import ValidationError
-from unipush._results import SendResult
+from unipush import SendResult, ValidationError
+from unipush.cli._notification import cli_error_text
 
 __all__ = ["Progress", "Tally", "failure_label", "format_elapsed", "reason_text", "render_progress"]
 

@@ -39,10 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from unipush._cli_common import fail
-from unipush._errors import ValidationError
-from unipush._targets import Target
+from unipush import Target, ValidationError
 from unipush.apns import ApnsDevice
+from unipush.cli._common import docs_url, fail
 from unipush.fcm import FcmCondition, FcmDevice, FcmTopic
 from unipush.webpush import WebPushSubscription
 
@@ -381,7 +380,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--file",
         metavar="PATH",
-        help="a CSV or JSON-lines file of targets, streamed ('-' reads standard input); see docs/cli.md",
+        help=f"a CSV or JSON-lines file of targets, streamed ('-' reads standard input); see {docs_url('cli')}",
     )
     group.add_argument(
         "--format",

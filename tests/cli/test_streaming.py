@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import PYTHON, cli_sandbox, flags, subprocess_env
+from tests.cli.support import PYTHON, cli_sandbox, flags, subprocess_env
 from unipush.apns import ApnsDevice
 from unipush.fcm import FcmDevice
 from unipush.sandbox import Delivery, Sandbox

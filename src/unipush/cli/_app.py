@@ -1,9 +1,10 @@
-"""The ``unipush`` command line.
+"""The ``unipush`` parser, ``main`` and its exit codes.
 
 Commands: ``send`` (one notification to targets from flags or a streamed CSV / JSON-lines file),
 ``render`` (the exact requests, as JSON or curl), ``vapid generate`` (a Web Push key pair), ``sandbox``
-(the local emulators, until interrupted) and ``demo``. ``docs/cli.md`` has examples and the full
-reference of flags, environment variables and the TOML config file.
+(the local emulators, until interrupted) and ``demo``, one module each in this package. The published
+docs (``docs/cli.md`` in the repository) have examples and the full reference of flags, environment
+variables and the TOML config file.
 
 Exit codes:
 
@@ -22,17 +23,14 @@ Errors are one line on stderr (``unipush: error: ...``), never a traceback, unle
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import NoReturn
 
-from unipush._cli_common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
-from unipush._errors import ConfigurationError, UnipushError, ValidationError
+from unipush import ConfigurationError, UnipushError, ValidationError
+from unipush.cli._common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError, docs_url
 
 __all__ = ["main"]
 
@@ -46,15 +44,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from unipush._cli_render import add_render_parser
-    from unipush._cli_send import add_send_parser
-    from unipush._cli_vapid import add_vapid_parser
+    from unipush.cli.demo import add_demo_parser
+    from unipush.cli.render import add_render_parser
+    from unipush.cli.sandbox import add_sandbox_parser
+    from unipush.cli.send import add_send_parser
+    from unipush.cli.vapid import add_vapid_parser
 
     parser = _Parser(
         prog="unipush",
         description="Send push notifications to APNs, FCM and Web Push, or run the local sandbox.",
         epilog="Exit codes: 0 success, 1 something failed (a send, a skipped row), 2 usage error or bad input, "
-        "130 interrupted. Examples and the settings reference: docs/cli.md.",
+        f"130 interrupted. Examples and the settings reference: {docs_url('cli')}",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and unipush's debug log")
     # Subcommands accept --debug too (after their name); SUPPRESS keeps the top-level value otherwise.
@@ -62,19 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    # In the order of ``unipush --help``; each command module registers its own parser and handler.
     add_send_parser(commands, [common])
     add_render_parser(commands, [common])
     add_vapid_parser(commands, [common])
-
-    sandbox = commands.add_parser(
-        "sandbox", parents=[common], help="run the local APNs, FCM and Web Push emulators until interrupted"
-    )
-    sandbox.add_argument("--json", action="store_true", help="print machine-readable JSON lines")
-    sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-
-    commands.add_parser(
-        "demo", parents=[common], help="send one rich notification to each provider through a local sandbox"
-    )
+    add_sandbox_parser(commands, [common])
+    add_demo_parser(commands, [common])
     return parser
 
 
@@ -122,10 +115,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "sandbox":
-        return _run_sandbox(args.host, as_json=args.json, out=sys.stdout)
-    if args.command == "demo":
-        return _run_demo(out=sys.stdout)
     code: int = args.handler(args, stdout=sys.stdout, stderr=sys.stderr)
     return code
 
@@ -134,51 +123,3 @@ def _error(message: str, code: int) -> int:
     # One line, whatever the message holds (a library message may quote a multi-line value).
     sys.stderr.write(f"unipush: error: {' '.join(message.split())}\n")
     return code
-
-
-def _run_sandbox(host: str, *, as_json: bool, out: TextIO) -> int:
-    from unipush.sandbox import Delivery, Sandbox, install_hpack_cache
-
-    install_hpack_cache()  # this process is only a sandbox: the process-wide hpack speed-up is safe here
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        with Sandbox(host=host) as sandbox:
-            info = sandbox.info()
-            if as_json:
-                print(json.dumps(info), file=out, flush=True)
-            else:
-                print("unipush sandbox running (Ctrl-C to stop)", file=out)
-                for name, value in info.items():
-                    print(f"  {name:<24} {value}", file=out)
-                out.flush()
-
-            def show(delivery: Delivery) -> None:
-                if as_json:
-                    record = {
-                        "provider": delivery.provider,
-                        "target": delivery.target,
-                        "message_id": delivery.message_id,
-                        "payload": delivery.payload,
-                        "headers": dict(delivery.headers),
-                    }
-                    print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
-                else:
-                    print(f"[{delivery.provider}] {delivery.target[:24]}… {json.dumps(delivery.payload)}", file=out)
-                    out.flush()
-
-            sandbox.inbox.subscribe(show)
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return EXIT_OK
-
-
-def _run_demo(*, out: TextIO) -> int:
-    from unipush.sandbox._demo import run_demo
-
-    return EXIT_OK if run_demo(out) else EXIT_FAILED

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import ROOT, subprocess_env
-from unipush._cli_config import add_settings_arguments, load_settings
+from tests.cli.support import ROOT, subprocess_env
+from unipush.cli._config import add_settings_arguments, load_settings
 
 PAGE = ROOT / "docs" / "cli.md"
 BIN = Path(sys.executable).parent

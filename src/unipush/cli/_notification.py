@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from unipush._cli_common import fail, parse_duration
-from unipush._errors import ValidationError
-from unipush._model import Action, Notification
+from unipush import Action, Notification, ValidationError
+from unipush.cli._common import fail, parse_duration
 
 __all__ = ["add_notification_arguments", "cli_error_text", "notification_from_args"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import PYTHON, assert_one_line_error, flags, isolate, run, subprocess_env
+from tests.cli.support import PYTHON, assert_one_line_error, flags, isolate, run, subprocess_env
 from tests.process_support import live_processes
 from unipush.apns import ApnsDevice
 from unipush.fcm import FcmDevice

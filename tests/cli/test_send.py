@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli_support import (
+from tests.cli.support import (
     PYTHON,
     assert_one_line_error,
     cli_sandbox,
@@ -24,8 +24,8 @@ from tests.cli_support import (
     run,
     subprocess_env,
 )
-from unipush._cli_common import CliError
 from unipush.cli import main
+from unipush.cli._common import CliError
 from unipush.sandbox import Sandbox
 
 LINK = "https://shop.example/orders/1"

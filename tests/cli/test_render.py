@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.cli_support import assert_one_line_error, cli_sandbox, flags, isolate, run
-from unipush._cli_render import curl_command
+from tests.cli.support import assert_one_line_error, cli_sandbox, flags, isolate, run
 from unipush._results import PreparedRequest
 from unipush.apns import ApnsDevice
+from unipush.cli.render import curl_command
 from unipush.sandbox import Sandbox
 
 

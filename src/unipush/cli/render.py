@@ -14,27 +14,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import inspect
 import json
 import shlex
+import ssl
 from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any, TextIO
 
-from unipush._cli_common import EXIT_OK, EXIT_USAGE, fail
-from unipush._cli_config import (
-    add_settings_arguments,
-    build_client,
-    build_providers,
-    load_settings,
-    open_sandbox,
-    use_sandbox,
-)
-from unipush._cli_notification import add_notification_arguments, cli_error_text, notification_from_args
-from unipush._cli_targets import BadRow, add_target_arguments, select_targets
-from unipush._errors import UnipushError
-from unipush._results import PreparedRequest, redact_headers
-from unipush._sending import authorize
-from unipush._transport import make_ssl_context
+from unipush import PreparedRequest, Provider, SupportsAuthorize, UnipushError
+from unipush.cli._common import EXIT_OK, EXIT_USAGE
+from unipush.cli._config import add_settings_arguments
+from unipush.cli._notification import add_notification_arguments, cli_error_text, notification_from_args
+from unipush.cli._session import Session
+from unipush.cli._targets import BadRow, add_target_arguments
 
 __all__ = ["add_render_parser", "curl_command", "request_json", "run_render"]
 
@@ -96,7 +89,7 @@ def curl_command(request: PreparedRequest, *, ca: str | None = None, reveal: boo
     if ca is not None:
         head += ["--cacert", ca]
     head += ["-X", request.method, request.url]
-    headers: Mapping[str, str] = request.headers if reveal else redact_headers(request.headers)
+    headers: Mapping[str, str] = request.headers if reveal else _redacted_headers(request)
     lines = [" ".join(shlex.quote(part) for part in head)]
     for name, value in headers.items():
         # "name;" is curl's syntax for a header with an empty value ("name:" would remove it).
@@ -123,31 +116,25 @@ def run_render(
     problems = 0
     redacted = False
     with ExitStack() as stack:
-        settings = load_settings(args, environ)
-        sandbox = open_sandbox(stack) if args.sandbox else None
-        if sandbox is not None:
-            use_sandbox(settings, sandbox.info())
-        rows, source, _ = select_targets(args, stack, sandbox)
-        providers = build_providers(settings)
-        by_name = {p.name: p for p in providers}
-        client = stack.enter_context(build_client(settings, providers))
-        ca = settings.get("client", "ca")
-        ssl_context = make_ssl_context(ca) if args.reveal else None
-        for row in rows:
-            where = f"{source.name} line {row.line}" if source is not None else "target"
+        session = Session.open(args, stack, environ)
+        by_name = {p.name: p for p in session.providers}
+        client = session.client()
+        ca = session.settings.get("client", "ca")
+        ssl_context = ssl.create_default_context(cafile=ca) if args.reveal else None
+        for row in session.rows:
+            where = session.where(row) if session.source is not None else "target"
             if isinstance(row, BadRow):
                 problems += 1
                 stderr.write(f"unipush: error: {where}: {row.message}\n")
                 continue
-            provider = by_name.get(row.target.provider)
-            if provider is None:
-                name = row.target.provider
-                fail(f"{where if source is not None else '--' + name}: {settings.how_to_configure(name)}")
+            missing = session.unconfigured(row)
+            if missing is not None:
+                raise missing
             try:
                 prepared = client.render(notification, row.target)
                 if args.reveal and prepared.credential_pending:
                     assert ssl_context is not None
-                    prepared = asyncio.run(authorize(provider, prepared, refresh=False, ssl_context=ssl_context))
+                    prepared = asyncio.run(_authorized(by_name[row.target.provider], prepared, ssl_context))
             except UnipushError as exc:
                 problems += 1
                 stderr.write(f"unipush: error: {where} ({row.target.provider}): {cli_error_text(exc)}\n")
@@ -156,7 +143,7 @@ def run_render(
                 if not args.reveal and prepared.credential_pending:
                     # Shown, so the command says what it lacks; --reveal fetches the real token.
                     prepared = prepared.with_headers({"authorization": "Bearer <redacted>"})
-                redacted = redacted or (not args.reveal and prepared.headers != redact_headers(prepared.headers))
+                redacted = redacted or (not args.reveal and dict(prepared.headers) != _redacted_headers(prepared))
                 stdout.write(curl_command(prepared, ca=ca, reveal=args.reveal) + "\n\n")
             else:
                 view = request_json(prepared, reveal=args.reveal)
@@ -164,3 +151,19 @@ def run_render(
     if redacted:
         stderr.write("unipush: note: credentials are shown as <redacted>; add --reveal for a runnable command\n")
     return EXIT_USAGE if problems else EXIT_OK
+
+
+async def _authorized(provider: Provider, request: PreparedRequest, ssl_context: ssl.SSLContext) -> PreparedRequest:
+    """``request`` with the credential a send would attach (FCM's OAuth2 access token).
+
+    Through the provider's public ``SupportsAuthorize`` hook, a plain or an async method (docs/plugins.md).
+    """
+    if not isinstance(provider, SupportsAuthorize):
+        return request
+    result = provider.authorize(request, refresh=False, ssl_context=ssl_context)
+    return await result if inspect.isawaitable(result) else result
+
+
+def _redacted_headers(request: PreparedRequest) -> dict[str, str]:
+    headers: dict[str, str] = request.to_dict(reveal_secrets=False)["headers"]
+    return headers
