@@ -97,8 +97,9 @@ def serve() -> int:
     is emptied every half second: the benchmark never reads it and a million deliveries would
     otherwise pile up here.
     """
-    from unipush.sandbox import Sandbox
+    from unipush.sandbox import Sandbox, install_hpack_cache
 
+    install_hpack_cache()  # this process is only a sandbox, as under `unipush sandbox`
     with Sandbox() as sandbox:
         # Every case runs in a fresh process that signs its own APNs provider token; Apple (and the
         # sandbox) refuse a new token within 20 minutes of the last one, so that rule is off here.

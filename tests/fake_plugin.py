@@ -30,7 +30,7 @@ from unipush import (
     Target,
     ValidationError,
 )
-from unipush.sandbox import Fault, SandboxRequest, SandboxResponse, json_response
+from unipush.sandbox import EmulatorBase, Fault, SandboxRequest, SandboxResponse, json_response
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ class Relay:
         return later()
 
 
-class RelayEmulator:
+class RelayEmulator(EmulatorBase):
     """The relay service, for ``SandboxServer``: dead tokens answer 410, a wrong key 401."""
 
     name = "relay"

@@ -28,7 +28,7 @@ from unipush import (
 )
 from unipush.apns import APNs, ApnsDevice
 from unipush.fcm import FCM
-from unipush.sandbox import Fault, Sandbox, SandboxRequest, SandboxResponse, SandboxServer, create_tls
+from unipush.sandbox import EmulatorBase, Fault, Sandbox, SandboxRequest, SandboxResponse, SandboxServer, create_tls
 
 N = Notification(title="hi", deep_link="https://example.com/")
 
@@ -81,7 +81,7 @@ def test_fcm_outage_on_the_token_endpoint_is_a_transport_result(sandbox: Sandbox
     assert isinstance(result.error, TransportError)
 
 
-class _ApnsLikeEmulator:
+class _ApnsLikeEmulator(EmulatorBase):
     """Answers like APNs (200 + apns-id) and remembers whether a provider token was sent."""
 
     name = "apns"

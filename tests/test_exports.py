@@ -9,7 +9,17 @@ import pytest
 
 import unipush
 
-PUBLIC_MODULES = ["unipush", "unipush.apns", "unipush.fcm", "unipush.provider", "unipush.webpush", "unipush.policies"]
+PUBLIC_MODULES = [
+    "unipush",
+    "unipush.apns",
+    "unipush.fcm",
+    "unipush.policies",
+    "unipush.provider",
+    "unipush.webpush",
+    "unipush.sandbox",
+    "unipush.sandbox.server",
+    "unipush.sandbox.emulators",
+]
 
 
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)

@@ -235,7 +235,7 @@ def test_page_refuses_a_foreign_host_header(ui_sandbox: Sandbox) -> None:
 
 
 def test_feed_keeps_the_newest_entries_only() -> None:
-    from unipush.sandbox._http import SandboxRequest, SandboxResponse
+    from unipush.sandbox._interface import SandboxRequest, SandboxResponse
 
     feed = Feed(max_entries=3)
     request = SandboxRequest(method="POST", path="/push/x", headers={"ttl": "60"}, body=b"")

@@ -1,6 +1,7 @@
-"""A private asyncio event loop on a background thread, for ``PushClient``.
+"""A private asyncio event loop on a background thread, for ``PushClient`` and ``Sandbox``.
 
-The sync client multiplexes HTTP/2 like the async one by running the same engine on this loop. It is
+The sync client multiplexes HTTP/2 like the async one by running the same engine on this loop; the
+sandbox runs its servers on one, so that it serves sync code, async code on any loop and other processes. It is
 created lazily and per process: after ``os.fork()`` the child sees another pid and starts its own
 (a loop thread does not survive a fork). The caller's thread may run its own event loop: the two never
 meet, since work crosses over only through ``run_coroutine_threadsafe``.
@@ -69,6 +70,10 @@ class LoopThread:
         """Whether the loop runs in this process."""
         return self._loop is not None and self._pid == os.getpid()
 
+    def is_current(self) -> bool:
+        """Whether the calling thread is this loop's thread (where ``run`` and ``stop`` would deadlock)."""
+        return self.started and threading.current_thread() is self._thread
+
     def call(self, callback: Callable[..., object], *args: object) -> bool:
         """Run ``callback(*args)`` on the loop thread soon (a plain callback, no future).
 
@@ -93,16 +98,17 @@ class LoopThread:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop and wait for its result in the calling thread."""
-        if self.started and threading.current_thread() is self._thread:
+        if self.is_current():
             coro.close()
             raise RuntimeError("PushClient was called from its own loop thread (inside a callback?)")
         return self.submit(coro).result()
 
-    def stop(self, final: Coroutine[Any, Any, object] | None = None) -> None:
+    def stop(self, final: Coroutine[Any, Any, object] | None = None, *, timeout: float | None = None) -> None:
         """Run ``final`` (e.g. closing connections), cancel what is left, stop the loop and join the thread.
 
         Final: the loop thread never starts again. A future another thread still waits on for work the
-        loop never ran is cancelled, so no caller blocks forever on a stopped loop.
+        loop never ran is cancelled, so no caller blocks forever on a stopped loop. ``timeout`` bounds the
+        wait for ``final`` (``TimeoutError`` after the loop is stopped anyway); None waits for it.
         """
         with self._lock:
             started = self.started
@@ -116,7 +122,7 @@ class LoopThread:
         assert thread is not None
         try:
             if final is not None:
-                asyncio.run_coroutine_threadsafe(final, loop).result()
+                asyncio.run_coroutine_threadsafe(final, loop).result(timeout)
         finally:
             asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result()
             loop.call_soon_threadsafe(loop.stop)

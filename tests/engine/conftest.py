@@ -17,13 +17,19 @@ from pathlib import Path
 import pytest
 
 from unipush._engine import Engine
-from unipush.sandbox._faults import Fault, Faults
-from unipush.sandbox._http import SandboxRequest, SandboxResponse
-from unipush.sandbox._server import SandboxServer
-from unipush.sandbox._tls import SandboxTLS, create_tls
+from unipush.sandbox import (
+    EmulatorBase,
+    Fault,
+    Faults,
+    SandboxRequest,
+    SandboxResponse,
+    SandboxServer,
+    SandboxTLS,
+    create_tls,
+)
 
 
-class EchoEmulator:
+class EchoEmulator(EmulatorBase):
     """Answers 200 with the request body; counts processed ids and concurrency."""
 
     name = "echo"

@@ -10,9 +10,8 @@ from h2.errors import ErrorCodes
 import unipush
 from unipush._engine import Engine, Response
 from unipush._engine._pool import MAX_RESENDS, Pool
-from unipush.sandbox import _server
 from unipush.sandbox._faults import Fault
-from unipush.sandbox._server import SandboxServer
+from unipush.sandbox.server import SandboxServer, _h2
 
 pytestmark = pytest.mark.anyio
 
@@ -31,12 +30,12 @@ async def outcomes(engine: Engine, server: SandboxServer, ids: list[str]) -> dic
 @pytest.fixture
 def refusing_resets(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the sandbox's ``reset`` fault use REFUSED_STREAM (it answers INTERNAL_ERROR by default)."""
-    original = _server._H2Protocol._reset
+    original = _h2.H2Protocol._reset
 
-    def refuse(self: _server._H2Protocol, stream_id: int, code: ErrorCodes, *, count: bool = True) -> None:
+    def refuse(self: _h2.H2Protocol, stream_id: int, code: ErrorCodes, *, count: bool = True) -> None:
         original(self, stream_id, ErrorCodes.REFUSED_STREAM, count=count)
 
-    monkeypatch.setattr(_server._H2Protocol, "_reset", refuse)
+    monkeypatch.setattr(_h2.H2Protocol, "_reset", refuse)
 
 
 async def test_goaway_after_n_streams_loses_and_duplicates_nothing(

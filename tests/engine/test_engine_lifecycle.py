@@ -14,8 +14,8 @@ import pytest
 import unipush
 from unipush._engine import Engine, Response, _pool
 from unipush._engine._connection import Connection
-from unipush.sandbox._server import SandboxServer
 from unipush.sandbox._tls import SandboxTLS
+from unipush.sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from unipush._engine import Engine, Response
 from unipush._engine._pool import Pool
 from unipush._errors import TransportError
 from unipush.sandbox._faults import Fault
-from unipush.sandbox._server import SandboxServer
+from unipush.sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.anyio
 

@@ -26,13 +26,19 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from unipush.sandbox._faults import Fault, Faults
-from unipush.sandbox._http import SandboxRequest, SandboxResponse, json_response
-from unipush.sandbox._server import SandboxServer
-from unipush.sandbox._tls import SandboxTLS
+from unipush.sandbox import (
+    EmulatorBase,
+    Fault,
+    Faults,
+    SandboxRequest,
+    SandboxResponse,
+    SandboxServer,
+    SandboxTLS,
+    json_response,
+)
 
 
-class EchoEmulator:
+class EchoEmulator(EmulatorBase):
     """Echoes each request as JSON; counts handled requests, concurrency and cancellations.
 
     ``delay`` makes every request take that long; a path ending in ``/boom`` raises; a path with

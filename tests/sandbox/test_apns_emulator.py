@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from unipush._model import Action, Notification
 from unipush.apns import APNs, ApnsDevice
 from unipush.apns._options import ApnsOptions
-from unipush.sandbox._apns import DETAIL_HEADER, ApnsEmulator
 from unipush.sandbox._faults import Fault
-from unipush.sandbox._http import SandboxRequest, SandboxResponse
 from unipush.sandbox._inbox import Inbox
+from unipush.sandbox._interface import SandboxRequest, SandboxResponse
+from unipush.sandbox.emulators._apns import DETAIL_HEADER, ApnsEmulator
 
 NOW = 1_800_000_000.0
 TOPIC = "com.example.app"

@@ -22,7 +22,9 @@ from unipush._model import Action, Notification
 from unipush.fcm import FCM, FcmCondition, FcmDevice, FcmTopic
 from unipush.fcm._oauth import HttpxAuthRequest
 from unipush.sandbox._faults import Fault
-from unipush.sandbox._fcm import (
+from unipush.sandbox._inbox import Inbox
+from unipush.sandbox._interface import SandboxRequest, SandboxResponse
+from unipush.sandbox.emulators._fcm import (
     ACCESS_TOKEN_LIFETIME,
     CLIENT_EMAIL,
     CLOUD_PLATFORM_SCOPE,
@@ -30,8 +32,6 @@ from unipush.sandbox._fcm import (
     FCM_SCOPE,
     FcmEmulator,
 )
-from unipush.sandbox._http import SandboxRequest, SandboxResponse
-from unipush.sandbox._inbox import Inbox
 
 BASE = "https://127.0.0.1:8444"
 NOW = 1_800_000_000.0

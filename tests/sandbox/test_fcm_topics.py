@@ -20,7 +20,7 @@ from unipush import (
 )
 from unipush.fcm import FcmCondition, FcmDevice, FcmTopic, TopicErrorCode
 from unipush.sandbox import Fault, Sandbox
-from unipush.sandbox._fcm import DETAIL_HEADER
+from unipush.sandbox.emulators._fcm import DETAIL_HEADER
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, budget=None)
 
@@ -257,7 +257,7 @@ def test_the_emulator_wants_the_oauth_token_and_access_token_auth(sandbox: Sandb
 
 
 def test_a_device_holds_at_most_2000_topics(sandbox: Sandbox) -> None:
-    from unipush.sandbox._http import SandboxRequest
+    from unipush.sandbox._interface import SandboxRequest
 
     device = sandbox.fcm.new_device()
     headers = {"authorization": f"Bearer {sandbox.fcm.mint_access_token()}", "access_token_auth": "true"}

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from unipush._model import Action, Notification
 from unipush.sandbox._faults import Fault
-from unipush.sandbox._http import SandboxRequest, SandboxResponse
 from unipush.sandbox._inbox import Inbox
-from unipush.sandbox._webpush import DETAIL_HEADER, MAX_TTL_SECONDS, WebPushEmulator
+from unipush.sandbox._interface import SandboxRequest, SandboxResponse
+from unipush.sandbox.emulators._webpush import DETAIL_HEADER, MAX_TTL_SECONDS, WebPushEmulator
 from unipush.webpush import WebPush, WebPushSubscription
 from unipush.webpush._crypto import b64url_decode, b64url_encode, encrypt
 
@@ -601,7 +601,7 @@ def test_headers_are_checked_ttl_urgency_topic_then_encoding(harness: Harness, s
 def test_a_jwt_is_verified_once_but_its_claims_are_checked_on_every_push(
     harness: Harness, sub: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from unipush.sandbox import _webpush
+    from unipush.sandbox.emulators._webpush import _emulator as _webpush
 
     calls: list[str] = []
     real = _webpush._verify_jwt

@@ -94,8 +94,9 @@ def sandbox_ports(base: int | None) -> dict[str, int]:
 
 def run_sandbox(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO, **_: object) -> int:
     """Run ``unipush sandbox``; returns the exit code once interrupted (Ctrl-C or SIGTERM)."""
-    from unipush.sandbox import Sandbox
+    from unipush.sandbox import Sandbox, install_hpack_cache
 
+    install_hpack_cache()  # this process is only a sandbox: the process-wide hpack speed-up is safe here
     directory = Path(args.dir).expanduser().resolve() if args.dir is not None else None
     sandbox = Sandbox(host=args.host, directory=directory, ports=sandbox_ports(args.port), ui=not args.no_ui)
     stop = threading.Event()

@@ -13,16 +13,25 @@ services do wrong::
         ...                                                  # send with APNs(..., base_url=sandbox.apns_url)
         [delivery] = sandbox.inbox.wait_for(1)
 
-The pieces (``SandboxServer`` and the emulators) can also be used on their own, on your event loop.
+The layout: ``unipush.sandbox.server`` is the server core (listener, TLS, HTTP/2 and HTTP/1.1,
+connection-level faults, dispatch to one emulator), ``unipush.sandbox.emulators`` the three emulators,
+and ``Emulator`` (with ``EmulatorBase`` and ``EmulatorContext``) the seam between them: a plugin's
+emulator joins the built-in ones with ``Sandbox(emulators=[...])``. The pieces can also be used on their
+own, on your event loop (``SandboxServer(emulator, ssl_context=...)``).
 """
 
 from __future__ import annotations
 
-from unipush.sandbox._apns import ApnsEmulator
 from unipush.sandbox._faults import Fault, FaultKind, Faults
-from unipush.sandbox._fcm import FcmEmulator
-from unipush.sandbox._http import Emulator, SandboxRequest, SandboxResponse, json_response
 from unipush.sandbox._inbox import Delivery, Inbox
+from unipush.sandbox._interface import (
+    Emulator,
+    EmulatorBase,
+    EmulatorContext,
+    SandboxRequest,
+    SandboxResponse,
+    json_response,
+)
 from unipush.sandbox._sandbox import (
     DEFAULT_APNS_TOPIC,
     DEFAULT_NAVIGATE,
@@ -31,9 +40,9 @@ from unipush.sandbox._sandbox import (
     Sandbox,
     configs_from_info,
 )
-from unipush.sandbox._server import DEFAULT_MAX_CONCURRENT_STREAMS, SandboxServer, ServerStats
 from unipush.sandbox._tls import SandboxTLS, create_tls
-from unipush.sandbox._webpush import WebPushEmulator
+from unipush.sandbox.emulators import ApnsEmulator, FcmEmulator, WebPushEmulator
+from unipush.sandbox.server import DEFAULT_MAX_CONCURRENT_STREAMS, SandboxServer, ServerStats, install_hpack_cache
 
 __all__ = [
     "DEFAULT_APNS_TOPIC",
@@ -44,6 +53,8 @@ __all__ = [
     "ApnsEmulator",
     "Delivery",
     "Emulator",
+    "EmulatorBase",
+    "EmulatorContext",
     "Fault",
     "FaultKind",
     "Faults",
@@ -58,5 +69,6 @@ __all__ = [
     "WebPushEmulator",
     "configs_from_info",
     "create_tls",
+    "install_hpack_cache",
     "json_response",
 ]

@@ -1,43 +1,42 @@
-"""``Sandbox``: local APNs, FCM and Web Push services on one background event loop.
+"""``Sandbox``: local APNs, FCM and Web Push services (and plugins' emulators) on one background event loop.
 
-The three servers run on one asyncio loop in one thread owned by the sandbox, so the same sandbox
-serves synchronous code, async code on any other loop, and the CLI. Everything the sandbox makes —
-the CA, the server certificate, the APNs ``.p8`` key, the service-account JSON, the VAPID key — goes
-into one directory (a temporary one, removed on ``stop()``, unless you pass ``directory=``).
+The servers, one per emulator, run on one asyncio loop in one thread owned by the sandbox (a
+``LoopThread``), so the same sandbox serves synchronous code, async code on any other loop, and the CLI.
+Everything the sandbox makes — the CA, the server certificate, the APNs ``.p8`` key, the
+service-account JSON, the VAPID key — goes into one directory (a temporary one, removed on ``stop()``,
+unless you pass ``directory=``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import shutil
 import ssl
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from unipush._async import AsyncPushClient
+from unipush._loop_thread import LoopThread
 from unipush._sync import PushClient
 from unipush._targets import Target
 from unipush.apns import APNs, ApnsDevice
 from unipush.fcm import FCM, FcmDevice
-from unipush.sandbox._apns import ApnsEmulator
 from unipush.sandbox._faults import Fault, Faults
-from unipush.sandbox._fcm import FcmEmulator
-from unipush.sandbox._http import Emulator
 from unipush.sandbox._inbox import Inbox
-from unipush.sandbox._server import DEFAULT_MAX_CONCURRENT_STREAMS, SandboxServer
+from unipush.sandbox._interface import Emulator, EmulatorContext
 from unipush.sandbox._tls import DEFAULT_HOSTS, SandboxTLS, create_tls
-from unipush.sandbox._webpush import WebPushEmulator
+from unipush.sandbox.emulators import ApnsEmulator, FcmEmulator, WebPushEmulator
+from unipush.sandbox.server import DEFAULT_MAX_CONCURRENT_STREAMS, SandboxServer
 from unipush.sandbox.ui import SandboxUI
 from unipush.webpush import WebPush, WebPushSubscription
 
 __all__ = ["DEFAULT_APNS_TOPIC", "DEFAULT_NAVIGATE", "DEFAULT_VAPID_SUBJECT", "PROVIDERS", "Sandbox"]
 
-#: The three services, in the order they start.
+#: The three built-in services, in the order they start (plugins' emulators start after them).
 PROVIDERS = ("apns", "fcm", "webpush")
 
 #: The bundle ID ``apns_config()`` uses unless told otherwise.
@@ -50,11 +49,6 @@ DEFAULT_VAPID_SUBJECT = "mailto:sandbox@unipush.dev"
 #: The ``default_navigate`` of the Web Push config in ``client()``/``async_client()``: where a click on a
 #: notification without a ``deep_link`` goes, so that such a notification is sent as Declarative Web Push.
 DEFAULT_NAVIGATE = "https://sandbox.unipush.dev/"
-
-# Which services also speak HTTP/1.1. APNs is HTTP/2 only (Apple: "HTTP/2 and TLS 1.2 or later").
-# Google's front ends serve FCM and its OAuth token endpoint over both (google-auth's token refresh
-# uses HTTP/1.1), and Web Push services accept HTTP/1.1 (RFC 8030 only recommends HTTP/2).
-_HTTP1 = {"apns": False, "fcm": True, "webpush": True}
 
 _START_TIMEOUT = 30.0
 _STOP_GRACE = 1.0
@@ -76,6 +70,10 @@ class Sandbox:
         ports: fixed ports per service (``{"apns": 8443}``); the others pick a free port.
         max_concurrent_streams: the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS every server advertises
             (``faults.max_concurrent_streams`` overrides it per service for new connections).
+        emulators: more services to serve beside APNs, FCM and Web Push: each an ``Emulator`` (a
+            plugin's, usually an ``EmulatorBase`` subclass) on its own port, with the same TLS, inbox and
+            faults; ``url(name)`` is its base URL. Their names must differ from each other and from
+            ``PROVIDERS``.
         ui: also serve the inbox page (``ui_url``): every push drawn as the device shows it, live.
         ui_port: the page's port (0 picks a free one).
     """
@@ -87,12 +85,19 @@ class Sandbox:
         directory: str | Path | None = None,
         ports: Mapping[str, int] | None = None,
         max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS,
+        emulators: Sequence[Emulator] = (),
         ui: bool = False,
         ui_port: int = 0,
     ) -> None:
-        unknown = set(ports or {}) - set(PROVIDERS)
+        self._plugins = list(emulators)
+        names = [emulator.name for emulator in self._plugins]
+        for name in names:
+            if not name or name in PROVIDERS or names.count(name) > 1:
+                raise ValueError(f"emulator name {name!r} is empty, taken by a built-in service or given twice")
+        self._names: tuple[str, ...] = (*PROVIDERS, *names)
+        unknown = set(ports or {}) - set(self._names)
         if unknown:
-            raise ValueError(f"unknown service(s) in ports: {sorted(unknown)}; expected some of {list(PROVIDERS)}")
+            raise ValueError(f"unknown service(s) in ports: {sorted(unknown)}; expected some of {list(self._names)}")
         self.host = host
         self._directory_arg = Path(directory) if directory is not None else None
         self._ports = dict(ports or {})
@@ -103,8 +108,7 @@ class Sandbox:
         self._directory: Path | None = None
         self._owns_directory = False
         self._ca_path: Path | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop_thread: LoopThread | None = None
         self._servers: dict[str, SandboxServer] = {}
         self._emulators: dict[str, Emulator] = {}
         self._apns: ApnsEmulator | None = None
@@ -115,14 +119,15 @@ class Sandbox:
     def __repr__(self) -> str:
         if not self.running:
             return "Sandbox(stopped)"
-        return f"Sandbox(apns={self.apns_url!r}, fcm={self.fcm_url!r}, webpush={self.webpush_url!r})"
+        urls = ", ".join(f"{name}={self.url(name)!r}" for name in self._names)
+        return f"Sandbox({urls})"
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     @property
     def running(self) -> bool:
         """Whether the servers are up."""
-        return self._thread is not None
+        return self._loop_thread is not None
 
     def start(self) -> Sandbox:
         """Make the credentials, start the three servers and return once they accept connections.
@@ -132,7 +137,7 @@ class Sandbox:
             OSError: a port could not be bound.
         """
         with self._lock:
-            if self._thread is not None:
+            if self._loop_thread is not None:
                 raise RuntimeError("the sandbox is already running")
             if self._directory_arg is None:
                 directory = Path(tempfile.mkdtemp(prefix="unipush-sandbox-"))
@@ -148,24 +153,16 @@ class Sandbox:
                     hosts.append(self.host)
                 tls = create_tls(directory, hosts=hosts)
                 self._ca_path = tls.ca_path
-                loop = asyncio.new_event_loop()
-                ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-                thread = threading.Thread(
-                    target=self._run, args=(loop, ready, tls), name="unipush-sandbox", daemon=True
-                )
-                thread.start()
+                loop_thread = LoopThread(name="unipush-sandbox")
                 try:
-                    ready.result(timeout=_START_TIMEOUT)
+                    loop_thread.submit(self._start_servers(tls)).result(timeout=_START_TIMEOUT)
                 except BaseException:
-                    if loop.is_running():
-                        loop.call_soon_threadsafe(loop.stop)
-                    thread.join()
+                    loop_thread.stop(self._close_servers(), timeout=_STOP_GRACE * 5)
                     raise
             except BaseException:
                 self._reset_state()
                 raise
-            self._loop = loop
-            self._thread = thread
+            self._loop_thread = loop_thread
         return self
 
     def stop(self) -> None:
@@ -174,22 +171,18 @@ class Sandbox:
         Safe to call twice; a no-op when not running.
         """
         with self._lock:
-            loop, thread = self._loop, self._thread
-            if loop is None or thread is None:
+            loop_thread = self._loop_thread
+            if loop_thread is None:
                 return
-            if threading.current_thread() is thread:
+            if loop_thread.is_current():
                 raise RuntimeError("Sandbox.stop() cannot be called from the sandbox's own event loop")
             try:
-                future = asyncio.run_coroutine_threadsafe(self._close_servers(), loop)
-                future.result(timeout=_STOP_GRACE * 5)
+                loop_thread.stop(self._close_servers(), timeout=_STOP_GRACE * 5)
             finally:
-                loop.call_soon_threadsafe(loop.stop)
-                thread.join()
                 self._reset_state()
 
     def _reset_state(self) -> None:
-        self._loop = None
-        self._thread = None
+        self._loop_thread = None
         self._servers = {}
         self._emulators = {}
         self._apns = self._fcm = self._webpush = None
@@ -217,27 +210,7 @@ class Sandbox:
     ) -> None:
         await asyncio.to_thread(self.stop)
 
-    # -- the loop thread -------------------------------------------------------------------------
-
-    def _run(self, loop: asyncio.AbstractEventLoop, ready: concurrent.futures.Future[None], tls: SandboxTLS) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            try:
-                loop.run_until_complete(self._start_servers(tls))
-            except BaseException as exc:
-                loop.run_until_complete(self._close_servers())
-                ready.set_exception(exc)
-                return
-            ready.set_result(None)
-            loop.run_forever()
-        finally:
-            try:
-                _cancel_remaining(loop)
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.run_until_complete(loop.shutdown_default_executor())
-            finally:
-                asyncio.set_event_loop(None)
-                loop.close()
+    # -- on the loop thread ----------------------------------------------------------------------
 
     async def _start_servers(self, tls: SandboxTLS) -> None:
         assert self._directory is not None
@@ -247,24 +220,35 @@ class Sandbox:
         self._apns = ApnsEmulator(self._inbox, directory)
         self._fcm = FcmEmulator(self._inbox, directory, lambda: self._servers["fcm"].base_url)
         self._webpush = WebPushEmulator(self._inbox, directory, lambda: self._servers["webpush"].base_url)
-        emulators: dict[str, Emulator] = {"apns": self._apns, "fcm": self._fcm, "webpush": self._webpush}
-        for name in PROVIDERS:
-            http1 = _HTTP1[name]
+        emulators: list[Emulator] = [self._apns, self._fcm, self._webpush, *self._plugins]
+        for emulator in emulators:
+            name = emulator.name
+            emulator.attach(
+                EmulatorContext(
+                    name=name,
+                    inbox=self._inbox,
+                    directory=directory,
+                    base_url_getter=self._url_getter(name),
+                )
+            )
             self._servers[name] = SandboxServer(
-                emulators[name],
-                ssl_context=tls.server_context(http1=http1),
+                emulator,
+                ssl_context=tls.server_context(http1=emulator.http1),
                 faults=self._faults,
                 host=self.host,
                 port=self._ports.get(name, 0),
-                allow_http1=http1,
+                allow_http1=emulator.http1,
                 max_concurrent_streams=self._max_concurrent_streams,
             )
-        self._emulators = emulators
+            self._emulators[name] = emulator
         await asyncio.gather(*(server.start() for server in self._servers.values()))
         if self._ui is not None:
-            await self._ui.start(self._servers, emulators)
+            await self._ui.start(self._servers, self._emulators)
         # Now that the port is known, the service-account file can name the token endpoint.
         self._fcm.write_credentials()
+
+    def _url_getter(self, name: str) -> Callable[[], str]:
+        return lambda: self._servers[name].base_url
 
     async def _close_servers(self) -> None:
         if self._ui is not None:
@@ -274,8 +258,15 @@ class Sandbox:
     # -- what the sandbox exposes ----------------------------------------------------------------
 
     def _require(self) -> None:
-        if self._thread is None:
+        if self._loop_thread is None:
             raise RuntimeError("the sandbox is not running: call start() or use it as a context manager")
+
+    def url(self, name: str) -> str:
+        """The base URL of service ``name``: ``"apns"``, ``"fcm"``, ``"webpush"`` or a plugin emulator's."""
+        self._require()
+        if name not in self._servers:
+            raise KeyError(f"no service {name!r} in this sandbox; it has {list(self._names)}")
+        return self._servers[name].base_url
 
     @property
     def apns_url(self) -> str:
@@ -329,7 +320,7 @@ class Sandbox:
 
     @property
     def emulators(self) -> dict[str, Emulator]:
-        """The emulators by service name (``"apns"``, ``"fcm"``, ``"webpush"``)."""
+        """The emulators by service name (``"apns"``, ``"fcm"``, ``"webpush"``, then the plugins')."""
         self._require()
         return dict(self._emulators)
 
@@ -383,6 +374,8 @@ class Sandbox:
             "webpush_vapid_private_key_path": str(webpush.vapid_private_key_path),
             "webpush_application_server_key": webpush.application_server_key,
             "webpush_subject": DEFAULT_VAPID_SUBJECT,
+            # A plugin emulator's base URL under "<name>_url", as the built-ins' are.
+            **{f"{emulator.name}_url": self.url(emulator.name) for emulator in self._plugins},
             **({"ui_url": self.ui_url} if self._ui is not None else {}),
         }
 
@@ -492,7 +485,7 @@ class Sandbox:
         Returns:
             The registered fault (``sandbox.faults.remove(fault)`` withdraws it).
         """
-        provider, key = _scope(provider, target)
+        provider, key = self._scope(provider, target)
         return self._faults.add(
             Fault(
                 kind="status",
@@ -511,8 +504,10 @@ class Sandbox:
 
         With a provider (given, or the ``Target``'s), the emulator itself forgets the token; for a bare
         key without a provider, a permanent ``invalid_token`` fault matching the key on every service.
+        A plugin emulator's target gets a permanent ``invalid_token`` fault on that service (its
+        ``fault_response`` says what "dead" looks like there).
         """
-        provider, key = _scope(provider, target)
+        provider, key = self._scope(provider, target)
         assert key is not None
         if provider == "apns":
             self.apns.invalidate(key)
@@ -524,7 +519,7 @@ class Sandbox:
             except KeyError:  # not one of ours: still make the sandbox answer as for a dead one
                 self._faults.add(Fault(kind="invalid_token", provider="webpush", target=key, times=None))
         else:
-            self._faults.add(Fault(kind="invalid_token", target=key, times=None))
+            self._faults.add(Fault(kind="invalid_token", provider=provider, target=key, times=None))
 
     def latency(
         self,
@@ -535,7 +530,7 @@ class Sandbox:
         target: str | Target | None = None,
     ) -> Fault:
         """Delay matching requests by ``seconds`` before answering (``times=None``: until removed)."""
-        provider, key = _scope(provider, target)
+        provider, key = self._scope(provider, target)
         return self._faults.add(Fault(kind="latency", provider=provider, target=key, times=times, delay=seconds))
 
     def goaway_after(self, n: int | None, provider: str | None = None) -> None:
@@ -544,7 +539,7 @@ class Sandbox:
         Streams opened after the n-th are not processed and must be resent on a new connection
         (RFC 9113 section 6.8). Applies to ``provider`` or, by default, to every service.
         """
-        for name in _providers(provider):
+        for name in self._services(provider):
             if n is None:
                 self._faults.goaway_after.pop(name, None)
             else:
@@ -554,13 +549,32 @@ class Sandbox:
 
     def set_max_concurrent_streams(self, n: int | None, provider: str | None = None) -> None:
         """Advertise SETTINGS_MAX_CONCURRENT_STREAMS = ``n`` on new connections (None: the default back)."""
-        for name in _providers(provider):
+        for name in self._services(provider):
             if n is None:
                 self._faults.max_concurrent_streams.pop(name, None)
             else:
                 if n < 0:
                     raise ValueError("max concurrent streams must be >= 0")
                 self._faults.max_concurrent_streams[name] = n
+
+    # -- argument checks -------------------------------------------------------------------------
+
+    def _services(self, provider: str | None) -> tuple[str, ...]:
+        if provider is None:
+            return self._names
+        if provider not in self._names:
+            raise ValueError(f"unknown provider {provider!r}; expected one of {list(self._names)}")
+        return (provider,)
+
+    def _scope(self, provider: str | None, target: str | Target | None) -> tuple[str | None, str | None]:
+        """Resolve (provider, target key) from the arguments of a fault shortcut."""
+        if provider is not None:
+            self._services(provider)
+        if isinstance(target, Target):
+            if provider is not None and provider != target.provider:
+                raise ValueError(f"target {target.short()!r} belongs to {target.provider!r}, not {provider!r}")
+            return target.provider, target.key
+        return provider, target
 
 
 def configs_from_info(info: Mapping[str, Any]) -> dict[str, Any]:
@@ -589,32 +603,3 @@ def configs_from_info(info: Mapping[str, Any]) -> dict[str, Any]:
         ),
         "verify": info["ca_path"],
     }
-
-
-def _providers(provider: str | None) -> tuple[str, ...]:
-    if provider is None:
-        return PROVIDERS
-    if provider not in PROVIDERS:
-        raise ValueError(f"unknown provider {provider!r}; expected one of {list(PROVIDERS)}")
-    return (provider,)
-
-
-def _scope(provider: str | None, target: str | Target | None) -> tuple[str | None, str | None]:
-    """Resolve (provider, target key) from the arguments of a fault shortcut."""
-    if provider is not None:
-        _providers(provider)
-    if isinstance(target, Target):
-        if provider is not None and provider != target.provider:
-            raise ValueError(f"target {target.short()!r} belongs to {target.provider!r}, not {provider!r}")
-        return target.provider, target.key
-    return provider, target
-
-
-def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel and await whatever tasks are left on the loop (as ``asyncio.run`` does on exit)."""
-    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
-    if not tasks:
-        return
-    for task in tasks:
-        task.cancel()
-    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from unipush.sandbox._http import Emulator
 from unipush.sandbox._inbox import Inbox
-from unipush.sandbox._server import SandboxServer
+from unipush.sandbox._interface import Emulator
+from unipush.sandbox.server import SandboxServer
 from unipush.sandbox.ui._feed import MAX_ENTRIES, Feed
 from unipush.sandbox.ui._page import InboxPage
 

@@ -27,8 +27,8 @@ from typing import Any
 from unipush._results import Outcome, redact_headers
 from unipush.apns._decode import parse_response as parse_apns
 from unipush.fcm._decode import parse_response as parse_fcm
-from unipush.sandbox._http import SandboxRequest, SandboxResponse
 from unipush.sandbox._inbox import Delivery
+from unipush.sandbox._interface import SandboxRequest, SandboxResponse
 from unipush.webpush._decode import parse_response as parse_webpush
 
 __all__ = ["MAX_ENTRIES", "Feed"]

@@ -1,46 +1,51 @@
-"""A small local fake of Expo's push API, for the plugin's tests.
+"""An emulator of Expo's push API for unipush's sandbox: ``Sandbox(emulators=[ExpoEmulator()])``.
 
 ``ExpoEmulator`` answers ``POST /--/api/v2/push/send`` as Expo does (docs.expo.dev, "Sending
 notifications with Expo's push API"): a JSON array of at most 100 messages in, ``{"data": [ticket,
 ...]}`` out in request order, ``DeviceNotRegistered`` tickets for tokens marked dead,
 ``MessageRateExceeded`` for tokens marked throttled, ``MessageTooBig`` over 4096 bytes, and
-request-level ``{"errors": [...]}`` for a bad body or a wrong access token.
+request-level ``{"errors": [...]}`` for a bad body or a wrong access token. Each accepted message is a
+``Delivery`` in the sandbox's inbox (``provider="expo"``, ``target`` the push token, ``payload`` the
+message, ``message_id`` the ticket id).
 
-It implements unipush's sandbox ``Emulator`` protocol, so ``unipush.sandbox.SandboxServer`` serves it
-over real TLS with HTTP/2 (what unipush's own engine speaks) and HTTP/1.1 (for ``http_client=httpx``).
-``ExpoServer`` runs that server on a private event-loop thread for synchronous tests.
+It is a ``unipush.sandbox.EmulatorBase``, so the sandbox serves it beside APNs, FCM and Web Push, on its
+own port over real TLS, with HTTP/2 (what unipush's own engine speaks) and HTTP/1.1 (for
+``http_client=httpx``), and its scripted faults (``sandbox.fail(503, provider="expo")``)::
+
+    from unipush import PushClient
+    from unipush.sandbox import Sandbox
+    from unipush_expo import Expo
+    from unipush_expo.emulator import ExpoEmulator
+
+    with Sandbox(emulators=[ExpoEmulator()]) as sandbox:
+        expo = Expo(base_url=sandbox.url("expo"))
+        with PushClient(providers=[expo], verify=sandbox.ssl_context()) as client:
+            ...
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import tempfile
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Coroutine, Mapping
-from pathlib import Path
-from types import TracebackType
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
-from unipush.sandbox import (
-    Fault,
-    Faults,
-    SandboxRequest,
-    SandboxResponse,
-    SandboxServer,
-    SandboxTLS,
-    create_tls,
-    json_response,
-)
+from unipush.sandbox import EmulatorBase, Fault, SandboxRequest, SandboxResponse, json_response
 
-T = TypeVar("T")
+__all__ = ["MAX_MESSAGES", "MAX_MESSAGE_BYTES", "SEND_PATH", "ExpoEmulator"]
 
 SEND_PATH = "/--/api/v2/push/send"
+"""Expo's send endpoint."""
+
 MAX_MESSAGES = 100
+"""Expo: at most 100 messages per request."""
+
 MAX_MESSAGE_BYTES = 4096
+"""Expo: a message's JSON is at most 4096 bytes."""
+
 _TOKEN = re.compile(r"(?:Exponent|Expo)PushToken\[[^\[\]\s]+\]")
 
 
@@ -52,20 +57,21 @@ def _error_ticket(code: str, message: str) -> dict[str, Any]:
     return {"status": "error", "message": message, "details": {"error": code}}
 
 
-class ExpoEmulator:
-    """Expo's send endpoint, in memory. Mark tokens with ``dead`` and ``throttled``; read ``received``.
+class ExpoEmulator(EmulatorBase):
+    """Expo's send endpoint for the sandbox. Mark tokens with ``dead`` and ``throttled``; read the inbox.
 
-    ``access_token`` makes the fake require ``Authorization: Bearer <token>`` (enhanced push security).
+    ``access_token`` makes it require ``Authorization: Bearer <token>`` (enhanced push security).
     ``throttled[token] = n`` answers ``MessageRateExceeded`` to the next ``n`` messages for ``token``.
+    ``requests`` keeps every request received, in order.
     """
 
     name = "expo"
+    http1 = True  # Expo's API is served over HTTP/1.1 and HTTP/2
 
     def __init__(self, *, access_token: str | None = None) -> None:
         self.access_token = access_token
         self.dead: set[str] = set()
         self.throttled: Counter[str] = Counter()
-        self.received: list[dict[str, Any]] = []
         self.requests: list[SandboxRequest] = []
         self._lock = threading.Lock()
 
@@ -91,10 +97,10 @@ class ExpoEmulator:
             to = message.get("to") if isinstance(message, dict) else None
             if not isinstance(to, str) or not _TOKEN.fullmatch(to):
                 return _errors(400, "VALIDATION_ERROR", '"to" must be an Expo push token')
-            tickets.append(self._ticket(message, to))
+            tickets.append(self._ticket(request, message, to))
         return json_response(200, {"data": tickets})
 
-    def _ticket(self, message: dict[str, Any], to: str) -> dict[str, Any]:
+    def _ticket(self, request: SandboxRequest, message: dict[str, Any], to: str) -> dict[str, Any]:
         size = len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
         with self._lock:
             if to in self.dead:
@@ -102,10 +108,13 @@ class ExpoEmulator:
             if self.throttled[to] > 0:
                 self.throttled[to] -= 1
                 return _error_ticket("MessageRateExceeded", "too many messages to this device, back off")
-            if size > MAX_MESSAGE_BYTES:
-                return _error_ticket("MessageTooBig", f"the message is {size} bytes, over {MAX_MESSAGE_BYTES}")
-            self.received.append(message)
-        return {"status": "ok", "id": str(uuid.uuid4())}
+        if size > MAX_MESSAGE_BYTES:
+            return _error_ticket("MessageTooBig", f"the message is {size} bytes, over {MAX_MESSAGE_BYTES}")
+        ticket_id = str(uuid.uuid4())
+        # What the device receives; the access token stays out of the inbox.
+        headers = {name: value for name, value in request.headers.items() if name != "authorization"}
+        self.record(target=to, payload=message, raw=request.body, message_id=ticket_id, headers=headers)
+        return {"status": "ok", "id": ticket_id}
 
     def target_of(self, request: SandboxRequest) -> str | None:
         """The first message's ``to``, for per-target faults. Never raises."""
@@ -131,54 +140,3 @@ class ExpoEmulator:
         headers = {"retry-after": fault.retry_after} if fault.retry_after else None
         code = fault.reason or ("TOO_MANY_REQUESTS" if fault.status == 429 else "INTERNAL_SERVER_ERROR")
         return _errors(fault.status, code, "scripted fault", headers)
-
-
-class ExpoServer:
-    """``with ExpoServer() as server``: the fake on 127.0.0.1 over TLS, in a background thread.
-
-    ``server.base_url`` goes to ``Expo(base_url=...)``, ``server.ca_path`` to the client's ``verify=``.
-    """
-
-    def __init__(self, emulator: ExpoEmulator | None = None) -> None:
-        self.emulator = emulator if emulator is not None else ExpoEmulator()
-        self.faults = Faults()
-        self._directory = tempfile.TemporaryDirectory(prefix="expo-fake-")
-        self.tls: SandboxTLS = create_tls(Path(self._directory.name))
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="expo-fake", daemon=True)
-        self._server: SandboxServer | None = None
-
-    @property
-    def base_url(self) -> str:
-        """``https://127.0.0.1:<port>``."""
-        assert self._server is not None, "the server is not started"
-        return self._server.base_url
-
-    @property
-    def ca_path(self) -> str:
-        """The CA that signed the server's certificate (pass it as ``verify=``)."""
-        return str(self.tls.ca_path)
-
-    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
-
-    def __enter__(self) -> ExpoServer:
-        self._thread.start()
-        server = SandboxServer(
-            self.emulator, ssl_context=self.tls.server_context(http1=True), faults=self.faults, allow_http1=True
-        )
-        self._run(server.start())
-        self._server = server
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        try:
-            if self._server is not None:
-                self._run(self._server.close(grace=0.5))
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-            self._loop.close()
-            self._directory.cleanup()

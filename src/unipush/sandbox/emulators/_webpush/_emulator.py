@@ -66,10 +66,7 @@ A push without a body (RFC 8030 §5: a "tickle") needs no ``Content-Encoding`` a
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import os
-import re
 import secrets
 import threading
 import time
@@ -77,18 +74,30 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from unipush.sandbox._http import SandboxRequest, SandboxResponse, json_response
 from unipush.sandbox._inbox import Delivery, Inbox
-from unipush.webpush._crypto import DecryptionError, b64url_decode, b64url_encode, decrypt
+from unipush.sandbox._interface import EmulatorBase, SandboxRequest, SandboxResponse, json_response
+from unipush.sandbox.emulators._common import camel_phrase, write_private
+from unipush.sandbox.emulators._webpush._checks import (
+    CURVE,
+    Rejection,
+    check_topic,
+    check_ttl,
+    check_urgency,
+    contact_problem,
+    error,
+    parse_vapid,
+    strict_b64url,
+    uncompressed_point,
+    wns_conflict,
+)
+from unipush.webpush._crypto import DecryptionError, b64url_encode, decrypt
 
 if TYPE_CHECKING:
     from unipush.sandbox._faults import Fault
@@ -98,22 +107,11 @@ __all__ = ["WebPushEmulator"]
 VAPID_PRIVATE_KEY_FILE = "vapid-private.pem"
 """The file, inside the sandbox's credential directory, holding the default application server key."""
 
-DETAIL_HEADER = "x-unipush-sandbox-detail"
-"""Response header with a plain-words explanation of a rejection (sandbox-only; not in any real service)."""
-
 MAX_BODY_SIZE = 4096  # RFC 8030 §7.2: a push service must accept 4096 bytes; Apple and FCM accept no more
-MAX_TTL_SECONDS = 30 * 24 * 3600  # RFC 8030 §5.2 lets the service keep less; autopush keeps at most 30 days
 MAX_JWT_LIFETIME_SECONDS = 24 * 3600  # RFC 8292 §2: exp no more than 24 h after the request
-_URGENCIES = frozenset({"very-low", "low", "normal", "high"})  # RFC 8030 §5.3
-_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 §5.4: at most 32 base64url characters
-_B64URL = re.compile(r"[A-Za-z0-9_-]+")  # RFC 7515 §2 base64url: no padding, no standard-alphabet characters
-_TTL = re.compile(r"[0-9]+")  # RFC 8030 §5.2: TTL = 1*DIGIT
-_HOSTNAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")  # names that no one outside can reach
 _PUSH_PREFIX = "/push/"
 SUBSCRIBE_PATH = "/subscribe"  # sandbox-only: subscriptions for programs in any language
 _VERIFIED_CACHE_LIMIT = 4096
-_CURVE = ec.SECP256R1()
 _JWS = jwt.PyJWS()
 
 
@@ -130,91 +128,7 @@ class _Subscription:
     wns: bool = False  # answer as Microsoft WNS does (Edge on Windows): TTL and X-WNS-Cache-Policy must agree
 
 
-class _Rejection(Exception):
-    """A push the service refuses: the status, Apple-style reason and a human explanation."""
-
-    def __init__(self, status: int, reason: str, detail: str) -> None:
-        super().__init__(f"{status} {reason}: {detail}")
-        self.status = status
-        self.reason = reason
-        self.detail = detail
-
-
-def _error(status: int, reason: str, detail: str, extra: Mapping[str, str] | None = None) -> SandboxResponse:
-    # Header values must be visible ASCII (RFC 9110 §5.5); the detail quotes client input.
-    printable = "".join(c if " " <= c <= "~" else "?" for c in detail)
-    headers = {DETAIL_HEADER: printable, **(extra or {})}
-    if status == 401:
-        # RFC 9110 §15.5.2: a 401 carries a challenge; RFC 8292 §3 defines the "vapid" scheme.
-        headers.setdefault("www-authenticate", "vapid")
-    return json_response(status, {"reason": reason}, headers)
-
-
-def _uncompressed_point(value: bytes) -> bool:
-    # RFC 8292 §3.2: "k" is the key "in uncompressed form", i.e. 0x04 || X || Y on P-256.
-    if len(value) != 65 or value[0] != 0x04:
-        return False
-    try:
-        ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, value)
-    except ValueError:
-        return False
-    return True
-
-
-def _strict_b64url(value: str) -> bytes | None:
-    """RFC 7515 base64url (no padding); None for anything else."""
-    if not _B64URL.fullmatch(value) or len(value) % 4 == 1:
-        return None
-    return b64url_decode(value)
-
-
-def _host_problem(host: str) -> str | None:
-    """Why ``host`` cannot be a contact someone outside this machine reaches, or None if it can."""
-    host = host.lower().rstrip(".")
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        address = None
-    if address is not None:
-        return None if address.is_global else f"{host} is not a public address"
-    if not _HOSTNAME.fullmatch(host):
-        # A single label ("localhost", a machine name) has no dot and is reachable from nowhere else.
-        return f"{host!r} is not a fully qualified domain name"
-    if host.endswith(_PRIVATE_SUFFIXES):
-        return f"{host} is a local-only name"
-    return None
-
-
-def _contact_problem(sub: object) -> str | None:
-    """Why the VAPID ``sub`` claim is not a contact, or None if it is one.
-
-    RFC 8292 §2.1 says the claim SHOULD be a ``mailto:`` or ``https:`` URI. Apple requires it and
-    refuses contacts that cannot be reached, e.g. ``mailto:me@localhost`` and ``https://localhost``
-    (``403 BadJwtToken``, web-push-libs/web-push#947).
-    """
-    if not isinstance(sub, str) or not sub:
-        return "the JWT has no sub claim (Apple requires a mailto: or https: contact)"
-    scheme, _, rest = sub.partition(":")
-    scheme = scheme.lower()
-    if scheme == "mailto":
-        local, at, domain = rest.rpartition("@")
-        if not at or not local or not domain or any(c.isspace() for c in rest):
-            return f"sub {sub!r} is not a mailto: e-mail address"
-        host = domain
-    elif scheme == "https":
-        try:
-            host = urlsplit(sub).hostname or ""
-        except ValueError:  # e.g. an unbalanced "[" in the authority
-            host = ""
-        if not rest.startswith("//") or not host:
-            return f"sub {sub!r} is not an https:// URL with a host"
-    else:
-        return f"sub {sub!r} must be a mailto: or https: URI"
-    problem = _host_problem(host)
-    return None if problem is None else f"sub {sub!r} is not a reachable contact: {problem}"
-
-
-class WebPushEmulator:
+class WebPushEmulator(EmulatorBase):
     """A Web Push service (RFC 8030) with VAPID (RFC 8292), playing the subscribed browsers too.
 
     Args:
@@ -230,7 +144,8 @@ class WebPushEmulator:
             page passes to ``pushManager.subscribe({applicationServerKey})``.
     """
 
-    name: str = "webpush"
+    name = "webpush"
+    http1 = True  # RFC 8030 only recommends HTTP/2: push services accept HTTP/1.1 as well
 
     def __init__(
         self,
@@ -249,7 +164,7 @@ class WebPushEmulator:
         # of a push together, and senders reuse one JWT for many pushes (RFC 8292 §2 lets them).
         self._verified: dict[tuple[str, bytes], Mapping[str, Any]] = {}
 
-        self._vapid_key = ec.generate_private_key(_CURVE)
+        self._vapid_key = ec.generate_private_key(CURVE)
         public = self._vapid_key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
@@ -260,10 +175,7 @@ class WebPushEmulator:
         pem = self._vapid_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        # Owner-only, like any private key file.
-        fd = os.open(self.vapid_private_key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
+        write_private(self.vapid_private_key_path, pem)
 
     # -- subscriptions ---------------------------------------------------------------------------
 
@@ -292,11 +204,11 @@ class WebPushEmulator:
         if application_server_key is None:
             server_key = self._application_server_key
         else:
-            decoded = _strict_b64url(application_server_key)
-            if decoded is None or not _uncompressed_point(decoded):
+            decoded = strict_b64url(application_server_key)
+            if decoded is None or not uncompressed_point(decoded):
                 raise ValueError("application_server_key must be base64url of a 65-byte uncompressed P-256 point")
             server_key = decoded
-        private_key = ec.generate_private_key(_CURVE)
+        private_key = ec.generate_private_key(CURVE)
         p256dh = private_key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
@@ -361,11 +273,11 @@ class WebPushEmulator:
         elif fault.kind == "expired_credential":
             status, reason = 403, "BadJwtToken"
         elif fault.kind == "status":
-            status, reason = fault.status, _status_reason(fault.status)
+            status, reason = fault.status, camel_phrase(fault.status) or "Error"
         else:  # connection-level kinds never reach an emulator; answer something sane regardless
             status, reason = 500, "InternalServerError"
         extra = {"retry-after": fault.retry_after} if fault.retry_after is not None else None
-        return _error(status, fault.reason or reason, f"injected fault: {fault.kind}", extra)
+        return error(status, fault.reason or reason, f"injected fault: {fault.kind}", extra)
 
     async def handle(self, request: SandboxRequest) -> SandboxResponse:
         """Answer one request to the push service (see the module docstring for every rule and reason)."""
@@ -373,8 +285,8 @@ class WebPushEmulator:
             return self._subscribe_over_http(request)
         try:
             return self._push(request)
-        except _Rejection as rejection:
-            return _error(rejection.status, rejection.reason, rejection.detail)
+        except Rejection as rejection:
+            return error(rejection.status, rejection.reason, rejection.detail)
 
     def _subscribe_over_http(self, request: SandboxRequest) -> SandboxResponse:
         """``POST /subscribe``: a browser-like subscription for programs that are not Python.
@@ -387,14 +299,14 @@ class WebPushEmulator:
             try:
                 document = json.loads(request.body)
             except ValueError:
-                return _error(400, "BadRequest", "the body must be JSON")
+                return error(400, "BadRequest", "the body must be JSON")
             key = document.get("application_server_key") if isinstance(document, dict) else None
         if key is not None and not isinstance(key, str):
-            return _error(400, "BadRequest", "application_server_key must be a base64url string")
+            return error(400, "BadRequest", "application_server_key must be a base64url string")
         try:
             subscription = self.subscribe(key)
         except ValueError as exc:
-            return _error(400, "BadVapidPublicKey", str(exc))
+            return error(400, "BadVapidPublicKey", str(exc))
         return json_response(201, subscription)
 
     # -- the push ------------------------------------------------------------------------------------
@@ -403,28 +315,28 @@ class WebPushEmulator:
         path = request.path.partition("?")[0]
         subscription_id = path[len(_PUSH_PREFIX) :] if path.startswith(_PUSH_PREFIX) else ""
         if not subscription_id or "/" in subscription_id:
-            raise _Rejection(404, "NotFound", f"no push resource at {path}")
+            raise Rejection(404, "NotFound", f"no push resource at {path}")
         if request.method != "POST":
-            raise _Rejection(405, "MethodNotAllowed", f"{request.method} is not allowed; send pushes with POST")
+            raise Rejection(405, "MethodNotAllowed", f"{request.method} is not allowed; send pushes with POST")
         with self._lock:
             subscription = self._subscriptions.get(subscription_id)
         # RFC 8030 §7.3: an expired or unknown subscription is 404. Apple, Mozilla and FCM answer 410 Gone
         # for one that existed and was unsubscribed, the signal to delete it.
         if subscription is None:
-            raise _Rejection(404, "NotFound", "no such subscription")
+            raise Rejection(404, "NotFound", "no such subscription")
         if not subscription.active:
-            raise _Rejection(410, "Unregistered", "the subscription was unsubscribed")
+            raise Rejection(410, "Unregistered", "the subscription was unsubscribed")
 
         headers = request.headers
         now = self._clock()
         self._check_vapid(headers.get("authorization"), subscription, now)
-        ttl = _check_ttl(headers.get("ttl"))
+        ttl = check_ttl(headers.get("ttl"))
         if subscription.wns:
-            conflict = _wns_conflict(headers.get("ttl"), headers.get("x-wns-cache-policy"))
+            conflict = wns_conflict(headers.get("ttl"), headers.get("x-wns-cache-policy"))
             if conflict is not None:
                 return conflict
-        _check_urgency(headers.get("urgency"))
-        _check_topic(headers.get("topic"))
+        check_urgency(headers.get("urgency"))
+        check_topic(headers.get("topic"))
         plaintext = _decrypt_body(request.body, headers.get("content-encoding"), subscription)
 
         payload: Mapping[str, Any] | None = None
@@ -451,13 +363,13 @@ class WebPushEmulator:
         return SandboxResponse(status=201, headers={"location": location, "ttl": str(ttl)})
 
     def _check_vapid(self, authorization: str | None, subscription: _Subscription, now: float) -> None:
-        token, key_text = _parse_vapid(authorization)
-        key = _strict_b64url(key_text)
-        if key is None or not _uncompressed_point(key):
-            raise _Rejection(403, "BadVapidPublicKey", "k= is not base64url of a 65-byte uncompressed P-256 point")
+        token, key_text = parse_vapid(authorization)
+        key = strict_b64url(key_text)
+        if key is None or not uncompressed_point(key):
+            raise Rejection(403, "BadVapidPublicKey", "k= is not base64url of a 65-byte uncompressed P-256 point")
         # RFC 8292 §4.2: a restricted subscription accepts only the key it was created with.
         if key != subscription.application_server_key:
-            raise _Rejection(
+            raise Rejection(
                 403, "VapidPkHashMismatch", "k= is not the applicationServerKey this subscription was created with"
             )
         claims = self._verified.get((token, key))
@@ -471,127 +383,38 @@ class WebPushEmulator:
         aud = claims.get("aud")
         # RFC 8292 §2: "aud" is the origin of the push resource (scheme://host[:port], no path).
         if aud != origin:
-            raise _Rejection(403, "BadJwtToken", f"aud is {aud!r}; it must be the push service origin {origin!r}")
+            raise Rejection(403, "BadJwtToken", f"aud is {aud!r}; it must be the push service origin {origin!r}")
         exp = claims.get("exp")
         if isinstance(exp, bool) or not isinstance(exp, (int, float)):
-            raise _Rejection(403, "BadJwtToken", "the JWT has no numeric exp claim")
+            raise Rejection(403, "BadJwtToken", "the JWT has no numeric exp claim")
         if exp <= now:
-            raise _Rejection(403, "BadJwtToken", f"the JWT expired {int(now - exp)} s ago")
+            raise Rejection(403, "BadJwtToken", f"the JWT expired {int(now - exp)} s ago")
         # RFC 8292 §2 and Apple: "exp" no more than 24 hours after the request.
         if exp > now + MAX_JWT_LIFETIME_SECONDS:
-            raise _Rejection(
+            raise Rejection(
                 403,
                 "BadJwtToken",
                 f"exp is {int(exp - now)} s ahead; the limit is {MAX_JWT_LIFETIME_SECONDS} s (24 hours)",
             )
-        problem = _contact_problem(claims.get("sub"))
+        problem = contact_problem(claims.get("sub"))
         if problem is not None:
-            raise _Rejection(403, "BadJwtToken", problem)
-
-
-def _status_reason(status: int) -> str:
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-    return "".join(word[:1].upper() + word[1:] for word in re.split(r"[^A-Za-z0-9]+", phrase))
-
-
-def _parse_vapid(authorization: str | None) -> tuple[str, str]:
-    """``(t, k)`` from ``Authorization: vapid t=<jwt>, k=<key>`` (RFC 8292 §3), or a 401 rejection.
-
-    Only the ``vapid`` scheme is accepted, as at Apple. The draft-01 form (``WebPush <jwt>`` with
-    ``Crypto-Key: p256ecdsa=``) and bare ``Bearer`` tokens are refused.
-    """
-    if not authorization:
-        raise _Rejection(401, "BadJwtToken", "no Authorization header; send 'vapid t=<jwt>, k=<public key>'")
-    scheme, _, rest = authorization.strip().partition(" ")
-    # RFC 9110 §11.1: auth-scheme names are case-insensitive.
-    if scheme.lower() != "vapid":
-        raise _Rejection(
-            401, "BadJwtToken", f"Authorization scheme {scheme!r} is not accepted; only 'vapid t=..., k=...' (RFC 8292)"
-        )
-    params: dict[str, str] = {}
-    for item in rest.split(","):
-        name, equals, value = item.strip().partition("=")
-        name = name.strip().lower()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':  # RFC 9110 §11.2 auth-param quoted-string
-            value = value[1:-1]
-        if not equals or not name or name in params:
-            raise _Rejection(401, "BadJwtToken", "malformed vapid Authorization parameters")
-        params[name] = value
-    token, key = params.get("t"), params.get("k")
-    if not token or not key:
-        raise _Rejection(401, "BadJwtToken", "the vapid Authorization header needs both t= and k=")
-    return token, key
+            raise Rejection(403, "BadJwtToken", problem)
 
 
 def _verify_jwt(token: str, key: bytes) -> Mapping[str, Any]:
     """The claims of ``token`` once its ES256 signature verifies with ``key`` (RFC 8292 §2), else 403."""
-    public_key = ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, key)
+    public_key = ec.EllipticCurvePublicKey.from_encoded_point(CURVE, key)
     try:
         # RFC 8292 §2: the JWT is signed with ES256; any other alg (none, HS256...) is refused.
         body = _JWS.decode(token, public_key, algorithms=["ES256"])
         claims = json.loads(body)
     except jwt.InvalidSignatureError:
-        raise _Rejection(403, "BadJwtToken", "the JWT signature does not verify with k=") from None
+        raise Rejection(403, "BadJwtToken", "the JWT signature does not verify with k=") from None
     except (jwt.InvalidTokenError, ValueError) as exc:
-        raise _Rejection(403, "BadJwtToken", f"the JWT is not a valid ES256 JWS: {exc}") from None
+        raise Rejection(403, "BadJwtToken", f"the JWT is not a valid ES256 JWS: {exc}") from None
     if not isinstance(claims, dict):
-        raise _Rejection(403, "BadJwtToken", "the JWT claims are not a JSON object")
+        raise Rejection(403, "BadJwtToken", "the JWT claims are not a JSON object")
     return claims
-
-
-def _check_ttl(value: str | None) -> int:
-    """The TTL the service keeps (RFC 8030 §5.2: required, 1*DIGIT; capped at 30 days)."""
-    if value is None:
-        raise _Rejection(400, "BadTtl", "the TTL header is required (RFC 8030 §5.2)")
-    value = value.strip()
-    if not _TTL.fullmatch(value):
-        raise _Rejection(400, "BadTtl", f"TTL {value!r} is not a non-negative integer number of seconds")
-    # More digits than any sane TTL: skip int() (Python refuses very long digit strings) and cap.
-    return MAX_TTL_SECONDS if len(value) > 12 else min(int(value), MAX_TTL_SECONDS)
-
-
-def _wns_conflict(ttl: str | None, policy: str | None) -> SandboxResponse | None:
-    """WNS's answer when ``TTL`` and ``X-WNS-Cache-Policy`` disagree, else ``None``.
-
-    Microsoft, "Push notification service request and response headers": the policy defaults to
-    ``cache``; a TTL of 0 means "do not cache", so it needs ``no-cache`` (pywebpush#162 quotes the answer:
-    400, no body, ``X-WNS-Error-Description: Ttl value conflicts with X-WNS-Cache-Policy.``).
-    """
-    no_cache = (policy or "cache").strip().lower() == "no-cache"
-    if (str(ttl).strip() == "0") == no_cache:
-        return None
-    return SandboxResponse(
-        status=400,
-        headers={
-            "x-wns-error-description": "Ttl value conflicts with X-WNS-Cache-Policy.",
-            "x-wns-status": "dropped",
-            "x-wns-notificationstatus": "dropped",
-            DETAIL_HEADER: f"TTL {ttl} and X-WNS-Cache-Policy {policy or '(absent: cache)'} disagree",
-        },
-    )
-
-
-def _check_urgency(value: str | None) -> None:
-    # RFC 8030 §5.3: one of four tokens; absent means "normal".
-    if value is not None and value.strip() not in _URGENCIES:
-        raise _Rejection(400, "BadUrgency", f"Urgency {value!r} is not one of very-low, low, normal, high")
-
-
-def _check_topic(value: str | None) -> None:
-    if value is None:
-        return
-    value = value.strip()
-    if not _TOPIC.fullmatch(value):
-        raise _Rejection(
-            400, "BadWebPushTopic", f"Topic {value!r} must be 1 to 32 base64url characters (RFC 8030 §5.4)"
-        )
-    # Apple also refuses a length of 1 mod 4, which no base64 encoding produces.
-    if len(value) % 4 == 1:
-        raise _Rejection(400, "BadWebPushTopic", f"Topic length {len(value)} is 1 mod 4, which Apple refuses")
 
 
 def _decrypt_body(body: bytes, content_encoding: str | None, subscription: _Subscription) -> bytes:
@@ -602,12 +425,12 @@ def _decrypt_body(body: bytes, content_encoding: str | None, subscription: _Subs
     coding = (content_encoding or "").strip().lower()
     if coding != "aes128gcm":
         shown = "missing" if content_encoding is None else repr(content_encoding)
-        raise _Rejection(400, "BadContentEncoding", f"Content-Encoding is {shown}; only aes128gcm is accepted")
+        raise Rejection(400, "BadContentEncoding", f"Content-Encoding is {shown}; only aes128gcm is accepted")
     if len(body) > MAX_BODY_SIZE:
-        raise _Rejection(413, "PayloadTooLarge", f"body is {len(body)} bytes; the limit is {MAX_BODY_SIZE}")
+        raise Rejection(413, "PayloadTooLarge", f"body is {len(body)} bytes; the limit is {MAX_BODY_SIZE}")
     try:
         return decrypt(body, subscription.private_key, subscription.auth_secret)
     except DecryptionError as exc:
-        raise _Rejection(400, "DecryptionFailed", f"the browser could not decrypt the body: {exc}") from None
+        raise Rejection(400, "DecryptionFailed", f"the browser could not decrypt the body: {exc}") from None
     except ValueError as exc:
-        raise _Rejection(400, "DecryptionFailed", f"the body is not an aes128gcm message: {exc}") from None
+        raise Rejection(400, "DecryptionFailed", f"the body is not an aes128gcm message: {exc}") from None

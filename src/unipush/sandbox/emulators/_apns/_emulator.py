@@ -79,10 +79,7 @@ counts the signature checks actually made.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import os
 import re
 import secrets
 import string
@@ -91,7 +88,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +96,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from unipush.sandbox._faults import Fault
-from unipush.sandbox._http import SandboxRequest, SandboxResponse, json_response
 from unipush.sandbox._inbox import Delivery, Inbox
+from unipush.sandbox._interface import EmulatorBase, SandboxRequest, SandboxResponse
+from unipush.sandbox.emulators._apns._channels import Channels
+from unipush.sandbox.emulators._apns._errors import (
+    FAULT_REASONS,
+    UUID_FORMAT,
+    Rejected,
+    checked_channel_id,
+    echo_request_id,
+    error,
+)
+from unipush.sandbox.emulators._common import camel_phrase, write_private
 
 __all__ = ["ApnsEmulator"]
 
@@ -122,9 +128,6 @@ CLOCK_SKEW = 60.0
 
 MAX_COLLAPSE_ID_BYTES = 64
 """Apple: ``apns-collapse-id`` must not exceed 64 bytes."""
-
-DETAIL_HEADER = "x-unipush-sandbox-detail"
-"""A plain-words explanation on every error response (sandbox only; real APNs does not send it)."""
 
 # "Sending notification requests to APNs", apns-push-type: the suffix each push type requires on the
 # bundle ID in apns-topic. None = no rule: alert and background use the bare bundle ID, and an MDM topic
@@ -149,46 +152,15 @@ _PRIORITIES = frozenset({"1", "5", "10"})
 
 _PATH = re.compile(r"/3/device/?(?P<token>[^/?]*)")
 _BROADCAST_PATH = re.compile(r"/4/broadcasts/apps/(?P<bundle>[^/?]+)")
-_CHANNELS_PATH = re.compile(r"/1/apps/(?P<bundle>[^/?]+)/(?P<kind>channels|all-channels)")
-_LIVE_ACTIVITY_SUFFIX = ".push-type.liveactivity"
-# Apple: channel management requests carry the storage policy and push type of the new channel.
-_STORAGE_POLICIES = (0, 1)
-_CHANNEL_PUSH_TYPE = "LiveActivity"
 _HEX_TOKEN = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")  # 32-100 bytes; Apple: the length may change
 # A bundle ID is alphanumerics, '-' and '.'; MDM topics (com.apple.mgmt.External.<uuid>) fit as well.
 _TOPIC = re.compile(r"[A-Za-z0-9_.\-]+")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _EXPIRATION = re.compile(r"\d+")
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 _MAX_CACHED_TOKENS = 1024
 
-# Reasons for injected ``status`` faults: Apple's reason for that status where it has one, else the
-# HTTP phrase in CamelCase (which is how Apple names 429/500/503 anyway).
-_FAULT_REASONS: Mapping[int, str] = {
-    400: "BadTopic",
-    403: "Forbidden",
-    404: "BadPath",
-    405: "MethodNotAllowed",
-    410: "Unregistered",
-    413: "PayloadTooLarge",
-    429: "TooManyRequests",
-    500: "InternalServerError",
-    503: "ServiceUnavailable",
-}
 
-
-class _Rejected(Exception):
-    """Internal: a check failed; carries the status, Apple's reason and a plain-words detail."""
-
-    def __init__(self, status: int, reason: str, detail: str, *, timestamp: int | None = None) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.detail = detail
-        self.timestamp = timestamp
-
-
-class ApnsEmulator:
+class ApnsEmulator(EmulatorBase):
     """An APNs provider API for the sandbox, with its own signing key.
 
     Args:
@@ -206,6 +178,7 @@ class ApnsEmulator:
     """
 
     name = "apns"
+    http1 = False  # Apple: "HTTP/2 and TLS 1.2 or later"; APNs refuses HTTP/1.1
 
     def __init__(
         self,
@@ -227,16 +200,14 @@ class ApnsEmulator:
         pem = self._private_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        _write_private(self.key_path, pem)
+        write_private(self.key_path, pem)
         self.jwt_verifications = 0
         self._lock = threading.Lock()
         self._verified: dict[str, int] = {}  # token string -> iat, for tokens whose signature checked out
         self._current: dict[str, tuple[str, float]] = {}  # key id -> (token, when it was first seen)
         self._topics: dict[str, str] = {}  # token -> the bundle ID it was issued for
         self._dead: dict[str, int] = {}  # token -> when it was invalidated (ms since the epoch)
-        self._channels: dict[str, dict[str, int]] = {}  # bundle ID -> {channel id: message-storage policy}
-        # (bundle ID, channel id) -> the device tokens whose Live Activity subscribed (insertion-ordered)
-        self._subscribers: dict[tuple[str, str], dict[str, None]] = {}
+        self._broadcasts = Channels()
 
     def __repr__(self) -> str:
         return f"ApnsEmulator(key_id={self.key_id!r}, team_id={self.team_id!r})"
@@ -268,13 +239,11 @@ class ApnsEmulator:
 
     def channels(self, topic: str) -> dict[str, int]:
         """The broadcast channels of bundle ID ``topic``: ``{channel id: message-storage policy}``."""
-        with self._lock:
-            return dict(self._channels.get(topic, {}))
+        return self._broadcasts.channels(topic)
 
     def subscribers(self, channel_id: str, topic: str) -> list[str]:
         """The device tokens whose Live Activity (of bundle ID ``topic``) listens to ``channel_id``."""
-        with self._lock:
-            return list(self._subscribers.get((topic, channel_id), {}))
+        return self._broadcasts.subscribers(channel_id, topic)
 
     # ------------------------------------------------------------------ Emulator protocol
 
@@ -287,14 +256,14 @@ class ApnsEmulator:
         if request.path.startswith("/4/"):
             return self._broadcast(request)
         if request.path.startswith("/1/"):
-            return self._manage(request)
+            return self._broadcasts.manage(request, self._check_provider_token)
         apns_id = request.headers.get("apns-id", "")
-        if not _UUID.fullmatch(apns_id):
+        if not UUID_FORMAT.fullmatch(apns_id):
             apns_id = str(uuid.uuid4())
         try:
             token, payload, raw = self._check(request)
-        except _Rejected as rejected:
-            return _error(
+        except Rejected as rejected:
+            return error(
                 rejected.status, rejected.reason, apns_id, detail=rejected.detail, timestamp=rejected.timestamp
             )
         headers = {k: v for k, v in request.headers.items() if k != "authorization"}
@@ -309,7 +278,7 @@ class ApnsEmulator:
                 received_at=datetime.fromtimestamp(self._clock(), tz=timezone.utc),
             )
         )
-        self._maybe_subscribe(token.lower(), headers, payload)
+        self._broadcasts.subscribe(token.lower(), headers, payload)
         # Apple: apns-unique-id is only sent by the Development environment, which the sandbox is.
         return SandboxResponse(status=200, headers={"apns-id": apns_id, "apns-unique-id": str(uuid.uuid4())})
 
@@ -325,7 +294,7 @@ class ApnsEmulator:
     def fault_response(self, fault: Fault, request: SandboxRequest) -> SandboxResponse:
         """Apple's answer for an injected fault; ``fault.reason`` overrides the reason."""
         apns_id = request.headers.get("apns-id", "")
-        if not _UUID.fullmatch(apns_id):
+        if not UUID_FORMAT.fullmatch(apns_id):
             apns_id = str(uuid.uuid4())
         if fault.kind == "invalid_token":
             status, reason = 410, "Unregistered"
@@ -335,11 +304,15 @@ class ApnsEmulator:
             status, reason = 403, "ExpiredProviderToken"
         else:
             status = fault.status
-            reason = _FAULT_REASONS.get(status) or _camel_phrase(status)
+            reason = (
+                FAULT_REASONS.get(status)
+                or camel_phrase(status)
+                or ("InternalServerError" if status >= 500 else "BadRequest")
+            )
         extra = {"retry-after": fault.retry_after} if fault.retry_after is not None else {}
         if request.path.startswith(("/4/", "/1/")):
-            extra["apns-request-id"] = _request_id(request)
-        return _error(
+            extra["apns-request-id"] = echo_request_id(request)
+        return error(
             status,
             fault.reason or reason,
             apns_id,
@@ -351,35 +324,22 @@ class ApnsEmulator:
 
     # ------------------------------------------------------------------ broadcast (iOS 18)
 
-    def _maybe_subscribe(self, token: str, headers: Mapping[str, str], payload: Mapping[str, Any]) -> None:
-        """ActivityKit: a Live Activity started with ``input-push-channel`` listens to that channel."""
-        aps = payload.get("aps")
-        topic = headers.get("apns-topic", "")
-        if headers.get("apns-push-type") != "liveactivity" or not isinstance(aps, dict) or aps.get("event") != "start":
-            return
-        channel = aps.get("input-push-channel")
-        if not isinstance(channel, str) or not topic.endswith(_LIVE_ACTIVITY_SUFFIX):
-            return
-        with self._lock:
-            self._subscribers.setdefault((topic[: -len(_LIVE_ACTIVITY_SUFFIX)], channel), {})[token] = None
-
     def _broadcast(self, request: SandboxRequest) -> SandboxResponse:
-        request_id = _request_id(request)
+        request_id = echo_request_id(request)
         try:
             bundle, channel, payload = self._check_broadcast(request)
-        except _Rejected as rejected:
-            return _error(
+        except Rejected as rejected:
+            return error(
                 rejected.status, rejected.reason, None, detail=rejected.detail, headers={"apns-request-id": request_id}
             )
         headers = {k: v for k, v in request.headers.items() if k != "authorization"}
         received_at = datetime.fromtimestamp(self._clock(), tz=timezone.utc)
         aps = payload.get("aps")
         ends = isinstance(aps, dict) and aps.get("event") == "end"
+        # An "end" ends the activities: later broadcasts on the channel no longer reach them.
+        listeners = self._broadcasts.listeners(bundle, channel, end=ends)
         with self._lock:
-            listeners = self._subscribers.get((bundle, channel), {})
             tokens = [token for token in listeners if token not in self._dead]
-            if ends:  # the activities ended: later broadcasts on the channel no longer reach them
-                self._subscribers.pop((bundle, channel), None)
         for token in tokens:
             self._inbox.record(
                 Delivery(
@@ -396,92 +356,41 @@ class ApnsEmulator:
 
     def _check_broadcast(self, request: SandboxRequest) -> tuple[str, str, dict[str, Any]]:
         if request.method != "POST":
-            raise _Rejected(405, "MethodNotAllowed", f"broadcasts are POST, got {request.method}")
+            raise Rejected(405, "MethodNotAllowed", f"broadcasts are POST, got {request.method}")
         match = _BROADCAST_PATH.fullmatch(request.path)
         if match is None:
-            raise _Rejected(404, "BadPath", f"{request.path!r} is not /4/broadcasts/apps/<bundle ID>")
+            raise Rejected(404, "BadPath", f"{request.path!r} is not /4/broadcasts/apps/<bundle ID>")
         bundle = match["bundle"]
         headers = request.headers
         self._check_provider_token(headers.get("authorization"))
-        channel = _channel_id(headers)
+        channel = checked_channel_id(headers)
         push_type = headers.get("apns-push-type")
         if push_type != "liveactivity":
-            raise _Rejected(400, "InvalidPushType", f"a broadcast is apns-push-type liveactivity, got {push_type!r}")
-        with self._lock:
-            policy = self._channels.get(bundle, {}).get(channel)
+            raise Rejected(400, "InvalidPushType", f"a broadcast is apns-push-type liveactivity, got {push_type!r}")
+        policy = self._broadcasts.policy(bundle, channel)
         if policy is None:
-            raise _Rejected(400, "ChannelNotRegistered", f"no channel {channel!r} for {bundle!r}")
+            raise Rejected(400, "ChannelNotRegistered", f"no channel {channel!r} for {bundle!r}")
         self._check_headers(headers, push_type)
         # Apple: a channel that stores no messages (policy 0) accepts only apns-expiration 0.
         if policy == 0 and headers.get("apns-expiration", "0") != "0":
-            raise _Rejected(
+            raise Rejected(
                 400, "BadExpirationDate", "the channel stores no messages (policy 0): apns-expiration must be 0"
             )
         return bundle, channel, self._check_payload(request.body, push_type)
-
-    def _manage(self, request: SandboxRequest) -> SandboxResponse:
-        request_id = _request_id(request)
-        extra = {"apns-request-id": request_id}
-        try:
-            match = _CHANNELS_PATH.fullmatch(request.path)
-            if match is None:
-                raise _Rejected(404, "BadPath", f"{request.path!r} is not /1/apps/<bundle ID>/(all-)channels")
-            self._check_provider_token(request.headers.get("authorization"))
-            bundle, kind, method = match["bundle"], match["kind"], request.method
-            if kind == "all-channels":
-                if method != "GET":
-                    raise _Rejected(405, "MethodNotAllowed", f"all-channels is GET, got {method}")
-                return json_response(200, {"channels": list(self.channels(bundle))}, extra)
-            if method == "POST":
-                channel = self._create_channel(bundle, request.body)
-                return SandboxResponse(status=201, headers={**extra, "apns-channel-id": channel})
-            if method not in ("GET", "DELETE"):
-                raise _Rejected(405, "MethodNotAllowed", f"channels takes POST, GET or DELETE, got {method}")
-            channel = _channel_id(request.headers)
-            with self._lock:
-                policy = self._channels.get(bundle, {}).get(channel)
-                if policy is None:
-                    raise _Rejected(400, "ChannelNotRegistered", f"no channel {channel!r} for {bundle!r}")
-                if method == "DELETE":
-                    del self._channels[bundle][channel]
-                    self._subscribers.pop((bundle, channel), None)
-            if method == "DELETE":
-                return SandboxResponse(status=204, headers=extra)
-            return json_response(200, {"message-storage-policy": policy, "push-type": _CHANNEL_PUSH_TYPE}, extra)
-        except _Rejected as rejected:
-            return _error(rejected.status, rejected.reason, None, detail=rejected.detail, headers=extra)
-
-    def _create_channel(self, bundle: str, body: bytes) -> str:
-        try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise _Rejected(400, "PayloadEmpty", "the create body is not JSON") from None
-        if not isinstance(document, dict):
-            raise _Rejected(400, "PayloadEmpty", "the create body is not a JSON object")
-        policy = document.get("message-storage-policy")
-        if isinstance(policy, bool) or policy not in _STORAGE_POLICIES:
-            raise _Rejected(400, "PayloadEmpty", f"message-storage-policy must be 0 or 1, got {policy!r}")
-        push_type = document.get("push-type")
-        if push_type != _CHANNEL_PUSH_TYPE:
-            raise _Rejected(400, "InvalidPushType", f"push-type must be 'LiveActivity', got {push_type!r}")
-        channel = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
-        with self._lock:
-            self._channels.setdefault(bundle, {})[channel] = policy
-        return channel
 
     # ------------------------------------------------------------------ checks
 
     def _check(self, request: SandboxRequest) -> tuple[str, dict[str, Any], bytes]:
         if request.method != "POST":
-            raise _Rejected(405, "MethodNotAllowed", f"only POST is supported, got {request.method}")
+            raise Rejected(405, "MethodNotAllowed", f"only POST is supported, got {request.method}")
         match = _PATH.fullmatch(request.path)
         if match is None:
-            raise _Rejected(404, "BadPath", f"{request.path!r} is not /3/device/<token>")
+            raise Rejected(404, "BadPath", f"{request.path!r} is not /3/device/<token>")
         token = match["token"]
         if not token:
-            raise _Rejected(400, "MissingDeviceToken", "the path has no device token")
+            raise Rejected(400, "MissingDeviceToken", "the path has no device token")
         if not _HEX_TOKEN.fullmatch(token):
-            raise _Rejected(400, "BadDeviceToken", "a device token is 64 to 200 hex digits (an even count)")
+            raise Rejected(400, "BadDeviceToken", "a device token is 64 to 200 hex digits (an even count)")
         headers = request.headers
         self._check_provider_token(headers.get("authorization"))
         topic, push_type = self._check_topic_and_type(headers)
@@ -493,25 +402,25 @@ class ApnsEmulator:
     def _check_provider_token(self, authorization: str | None) -> None:
         # "Establishing a token-based connection to APNs": authorization = "bearer <provider token>".
         if authorization is None:
-            raise _Rejected(403, "MissingProviderToken", "no authorization header")
+            raise Rejected(403, "MissingProviderToken", "no authorization header")
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise _Rejected(403, "MissingProviderToken", "the authorization header is not 'bearer <token>'")
+            raise Rejected(403, "MissingProviderToken", "the authorization header is not 'bearer <token>'")
         iat = self._verified.get(token)
         if iat is None:
             iat = self._verify(token)
         now = self._clock()
         if now - iat > TOKEN_MAX_AGE:
-            raise _Rejected(
+            raise Rejected(
                 403, "ExpiredProviderToken", f"the token was issued {int(now - iat)} s ago; the limit is 3600 s"
             )
         if iat - now > CLOCK_SKEW:
-            raise _Rejected(403, "InvalidProviderToken", f"the token's iat is {int(iat - now)} s in the future")
+            raise Rejected(403, "InvalidProviderToken", f"the token's iat is {int(iat - now)} s in the future")
         current = self._current.get(self.key_id)
         if current is None or current[0] != token:
             if current is not None and now - current[1] < self.token_update_interval:
-                raise _Rejected(
+                raise Rejected(
                     429,
                     "TooManyProviderTokenUpdates",
                     f"a new provider token {int(now - current[1])} s after the previous one; "
@@ -524,12 +433,12 @@ class ApnsEmulator:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise _Rejected(403, "InvalidProviderToken", f"not a JWT: {exc}") from None
+            raise Rejected(403, "InvalidProviderToken", f"not a JWT: {exc}") from None
         # Apple: header {"alg": "ES256", "kid": <Key ID>}; claims {"iss": <Team ID>, "iat": <seconds>}.
         if header.get("alg") != "ES256":
-            raise _Rejected(403, "InvalidProviderToken", f"alg must be ES256, got {header.get('alg')!r}")
+            raise Rejected(403, "InvalidProviderToken", f"alg must be ES256, got {header.get('alg')!r}")
         if header.get("kid") != self.key_id:
-            raise _Rejected(403, "InvalidProviderToken", f"kid {header.get('kid')!r} is not this sandbox's key")
+            raise Rejected(403, "InvalidProviderToken", f"kid {header.get('kid')!r} is not this sandbox's key")
         self.jwt_verifications += 1
         try:
             claims = jwt.decode(
@@ -540,12 +449,12 @@ class ApnsEmulator:
                 options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "verify_aud": False},
             )
         except jwt.PyJWTError as exc:
-            raise _Rejected(403, "InvalidProviderToken", f"the signature does not verify: {exc}") from None
+            raise Rejected(403, "InvalidProviderToken", f"the signature does not verify: {exc}") from None
         if claims.get("iss") != self.team_id:
-            raise _Rejected(403, "InvalidProviderToken", f"iss {claims.get('iss')!r} is not the team id")
+            raise Rejected(403, "InvalidProviderToken", f"iss {claims.get('iss')!r} is not the team id")
         iat = claims.get("iat")
         if isinstance(iat, bool) or not isinstance(iat, int):
-            raise _Rejected(403, "InvalidProviderToken", "iat must be an integer (seconds since the epoch)")
+            raise Rejected(403, "InvalidProviderToken", "iat must be an integer (seconds since the epoch)")
         with self._lock:
             if len(self._verified) >= _MAX_CACHED_TOKENS:
                 self._verified.clear()
@@ -556,53 +465,53 @@ class ApnsEmulator:
         # Apple: apns-topic is required with token-based authentication.
         topic = headers.get("apns-topic")
         if not topic:
-            raise _Rejected(400, "MissingTopic", "apns-topic is required with token authentication")
+            raise Rejected(400, "MissingTopic", "apns-topic is required with token authentication")
         if not _TOPIC.fullmatch(topic):
-            raise _Rejected(400, "BadTopic", f"{topic!r} is not a bundle ID")
+            raise Rejected(400, "BadTopic", f"{topic!r} is not a bundle ID")
         # apns-push-type is optional on iOS (APNs infers it); an absent one is treated as alert here.
         push_type = headers.get("apns-push-type", "alert")
         if push_type not in _TOPIC_SUFFIXES:
-            raise _Rejected(400, "InvalidPushType", f"unknown apns-push-type {push_type!r}")
+            raise Rejected(400, "InvalidPushType", f"unknown apns-push-type {push_type!r}")
         suffix = _TOPIC_SUFFIXES[push_type]
         if suffix is not None and (not topic.endswith(suffix) or len(topic) == len(suffix)):
             # Apple's push-type table: e.g. voip needs "<bundle ID>.voip". See the module docstring.
-            raise _Rejected(400, "BadTopic", f"a {push_type} push needs apns-topic '<bundle ID>{suffix}'")
+            raise Rejected(400, "BadTopic", f"a {push_type} push needs apns-topic '<bundle ID>{suffix}'")
         return topic, push_type
 
     def _check_headers(self, headers: Mapping[str, str], push_type: str) -> None:
         priority = headers.get("apns-priority")
         if priority is not None and priority not in _PRIORITIES:
-            raise _Rejected(400, "BadPriority", f"apns-priority must be 1, 5 or 10, got {priority!r}")
+            raise Rejected(400, "BadPriority", f"apns-priority must be 1, 5 or 10, got {priority!r}")
         # Apple: background pushes must use priority 5; an absent header means the default, 10.
         if push_type == "background" and priority != "5":
-            raise _Rejected(400, "BadPriority", "a background push must have apns-priority 5")
+            raise Rejected(400, "BadPriority", "a background push must have apns-priority 5")
         expiration = headers.get("apns-expiration")
         if expiration is not None and not _EXPIRATION.fullmatch(expiration):
-            raise _Rejected(400, "BadExpirationDate", "apns-expiration must be UNIX seconds (or 0)")
+            raise Rejected(400, "BadExpirationDate", "apns-expiration must be UNIX seconds (or 0)")
         apns_id = headers.get("apns-id")
-        if apns_id is not None and not _UUID.fullmatch(apns_id):
-            raise _Rejected(400, "BadMessageId", "apns-id must be a UUID in its 8-4-4-4-12 form")
+        if apns_id is not None and not UUID_FORMAT.fullmatch(apns_id):
+            raise Rejected(400, "BadMessageId", "apns-id must be a UUID in its 8-4-4-4-12 form")
         collapse_id = headers.get("apns-collapse-id")
         if collapse_id is not None and len(collapse_id.encode()) > MAX_COLLAPSE_ID_BYTES:
-            raise _Rejected(400, "BadCollapseId", f"apns-collapse-id is {len(collapse_id.encode())} bytes; max 64")
+            raise Rejected(400, "BadCollapseId", f"apns-collapse-id is {len(collapse_id.encode())} bytes; max 64")
 
     def _check_payload(self, body: bytes, push_type: str) -> dict[str, Any]:
         if not body:
-            raise _Rejected(400, "PayloadEmpty", "the request has no body")
+            raise Rejected(400, "PayloadEmpty", "the request has no body")
         limit = VOIP_PAYLOAD_LIMIT if push_type == "voip" else PAYLOAD_LIMIT
         if len(body) > limit:
-            raise _Rejected(413, "PayloadTooLarge", f"the payload is {len(body)} bytes; the limit is {limit}")
+            raise Rejected(413, "PayloadTooLarge", f"the payload is {len(body)} bytes; the limit is {limit}")
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            raise _Rejected(400, "PayloadEmpty", "the body is not JSON") from None
+            raise Rejected(400, "PayloadEmpty", "the body is not JSON") from None
         if not isinstance(payload, dict):
-            raise _Rejected(400, "PayloadEmpty", "the payload is not a JSON object")
+            raise Rejected(400, "PayloadEmpty", "the payload is not a JSON object")
         aps = payload.get("aps")
         if aps is not None and not isinstance(aps, dict):
-            raise _Rejected(400, "PayloadEmpty", "aps must be a dictionary")
+            raise Rejected(400, "PayloadEmpty", "aps must be a dictionary")
         if aps is None and push_type in _APS_REQUIRED:
-            raise _Rejected(400, "PayloadEmpty", f"a {push_type} push needs an aps dictionary")
+            raise Rejected(400, "PayloadEmpty", f"a {push_type} push needs an aps dictionary")
         return payload
 
     def _check_device(self, token: str, topic: str, push_type: str) -> None:
@@ -613,65 +522,9 @@ class ApnsEmulator:
             suffix = _TOPIC_SUFFIXES[push_type]
             bundle = topic[: -len(suffix)] if suffix else topic
             if bundle != bound:
-                raise _Rejected(400, "DeviceTokenNotForTopic", f"the token belongs to {bound!r}, not {bundle!r}")
+                raise Rejected(400, "DeviceTokenNotForTopic", f"the token belongs to {bound!r}, not {bundle!r}")
         if dead_at is not None:
-            raise _Rejected(410, "Unregistered", "the token was invalidated (sandbox.invalidate)", timestamp=dead_at)
+            raise Rejected(410, "Unregistered", "the token was invalidated (sandbox.invalidate)", timestamp=dead_at)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
-
-
-def _error(
-    status: int,
-    reason: str,
-    apns_id: str | None,
-    *,
-    detail: str,
-    timestamp: int | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> SandboxResponse:
-    # Apple: an error body is {"reason": ...}, plus "timestamp" (ms since the epoch) on 410.
-    document: dict[str, Any] = {"reason": reason}
-    if timestamp is not None:
-        document["timestamp"] = timestamp
-    ids = {} if apns_id is None else {"apns-id": apns_id}
-    merged = {**ids, DETAIL_HEADER: _header_safe(detail), **(headers or {})}
-    return json_response(status, document, merged)
-
-
-def _request_id(request: SandboxRequest) -> str:
-    """The ``apns-request-id`` to echo: the request's when it is a UUID, else a new one (APNs makes one)."""
-    given = request.headers.get("apns-request-id", "")
-    return given if _UUID.fullmatch(given) else str(uuid.uuid4())
-
-
-def _channel_id(headers: Mapping[str, str]) -> str:
-    channel = headers.get("apns-channel-id")
-    if not channel:
-        raise _Rejected(400, "BadChannelId", "no apns-channel-id header")
-    try:
-        base64.b64decode(channel, validate=True)
-    except (binascii.Error, ValueError):
-        raise _Rejected(400, "BadChannelId", f"apns-channel-id {channel!r} is not base64") from None
-    return channel
-
-
-def _camel_phrase(status: int) -> str:
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        return "InternalServerError" if status >= 500 else "BadRequest"
-    return "".join(word[:1].upper() + word[1:] for word in re.split(r"[^A-Za-z0-9]+", phrase) if word)
-
-
-def _header_safe(text: str) -> str:
-    """A header value: printable ASCII only (non-ASCII escaped, control characters dropped)."""
-    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
-    return "".join(c for c in escaped if " " <= c <= "~")
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a credential file readable only by its owner."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
