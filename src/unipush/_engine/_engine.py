@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from hpack import NeverIndexedHeaderTuple
+from jh2.hpack import NeverIndexedHeaderTuple
 
-from unipush._engine._exchange import MAX_RESPONSE_BODY, Exchange, Response
+from unipush._engine._config import MAX_RESPONSE_BODY, PING_TIMEOUT, EngineConfig, EngineStats
+from unipush._engine._exchange import Exchange, Field, Response
 from unipush._engine._pool import Pool
 from unipush._errors import TimeoutError, TransportError  # noqa: A004 - unipush's own TimeoutError
-
-if TYPE_CHECKING:
-    from hpack.struct import HeaderWeaklyTyped
 
 __all__ = ["Engine"]
 
@@ -32,9 +30,6 @@ _DROPPED = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-
 _METHODS: dict[str, tuple[bytes, bytes]] = {
     method: (b":method", method.encode()) for method in ("POST", "GET", "PUT", "DELETE", "PATCH", "HEAD")
 }
-
-# Without traffic, a PING that gets no answer within this many seconds means the connection is dead.
-_PING_TIMEOUT = 5.0
 
 
 class _Route:
@@ -76,6 +71,10 @@ class Engine:
             them) before the waiting requests fail.
         max_response_body: bytes of body read per response (``MAX_RESPONSE_BODY``, 256 KiB, by
             default); a longer one fails its request with ``TransportError`` and its stream is reset.
+        ping_timeout: seconds an idle-check PING may go unanswered before the connection is replaced.
+
+    The settings end up in ``config`` (an ``EngineConfig``), the counters in ``counters`` (an
+    ``EngineStats``); pools and connections get both when they are made, never the engine itself.
     """
 
     def __init__(
@@ -89,19 +88,18 @@ class Engine:
         max_connect_attempts: int = 3,
         origin_ssl_contexts: Mapping[tuple[str, int], ssl.SSLContext] | None = None,
         max_response_body: int = MAX_RESPONSE_BODY,
+        ping_timeout: float = PING_TIMEOUT,
     ) -> None:
-        if connect_timeout <= 0:
-            raise ValueError("connect_timeout must be positive")
-        if connections_per_origin < 1:
-            raise ValueError("connections_per_origin must be at least 1")
-        if max_streams_cap < 1:
-            raise ValueError("max_streams_cap must be at least 1")
-        if idle_ping_interval < 0:
-            raise ValueError("idle_ping_interval must be 0 (off) or positive")
-        if max_connect_attempts < 1:
-            raise ValueError("max_connect_attempts must be at least 1")
-        if max_response_body < 0:
-            raise ValueError("max_response_body must be 0 or more bytes")
+        self.config = EngineConfig(
+            connect_timeout=connect_timeout,
+            connections_per_origin=connections_per_origin,
+            max_streams_cap=max_streams_cap,
+            idle_ping_interval=idle_ping_interval,
+            ping_timeout=ping_timeout,
+            max_connect_attempts=max_connect_attempts,
+            max_response_body=max_response_body,
+        )
+        self.counters = EngineStats()
         # RFC 9113 §3.2: HTTP/2 over TLS is chosen with ALPN, and we speak nothing else.
         ssl_context.set_alpn_protocols(["h2"])
         self.ssl_context = ssl_context
@@ -109,26 +107,10 @@ class Engine:
         self._origin_ssl_contexts = dict(origin_ssl_contexts or {})
         for context in self._origin_ssl_contexts.values():
             context.set_alpn_protocols(["h2"])
-        self.connect_timeout = connect_timeout
-        self.connections_per_origin = connections_per_origin
-        self.max_streams_cap = max_streams_cap
-        self.idle_ping_interval = idle_ping_interval
-        self.max_connect_attempts = max_connect_attempts
-        self.max_response_body = max_response_body
-        self.ping_timeout = _PING_TIMEOUT
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pools: dict[tuple[str, str, int], Pool] = {}
         self._routes: dict[str, _Route] = {}
         self._closed = False
-        # Counters behind ``stats``; plain attributes because the hot path bumps some of them.
-        self.requests = 0
-        self.resends = 0
-        self.timeouts = 0
-        self.connections_opened = 0
-        self.reconnects = 0
-        self.connect_failures = 0
-        self.pings_sent = 0
-        self.dead_connections = 0
 
     async def request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes, *, timeout: float | None
@@ -164,7 +146,7 @@ class Engine:
         route = self._routes.get(origin)
         if route is None:
             route = self._route(origin)
-        fields: list[HeaderWeaklyTyped] = [
+        fields: list[Field] = [
             _METHODS.get(method) or (b":method", method.encode()),
             route.scheme,
             route.authority,
@@ -178,7 +160,7 @@ class Engine:
                 fields.append((name, value))
         pool = route.pool
         exchange = Exchange(fields, body, loop.create_future())
-        self.requests += 1
+        self.counters.requests += 1
         pool.submit(exchange)
         timer = None if timeout is None else loop.call_later(timeout, self._expire, pool, exchange, timeout)
         try:
@@ -193,7 +175,7 @@ class Engine:
     def _expire(self, pool: Pool, exchange: Exchange, timeout: float) -> None:
         if exchange.future.done():
             return
-        self.timeouts += 1
+        self.counters.timeouts += 1
         sent = exchange.connection is not None
         where = "response" if sent else "free stream or connection"
         pool.expire(
@@ -219,7 +201,8 @@ class Engine:
         pool = self._pools.get(key)
         if pool is None:
             assert self._loop is not None
-            pool = self._pools[key] = Pool(self, self._loop, scheme, host, port)
+            pool = Pool(self.config, self.counters, self._loop, scheme, host, port, self.ssl_context_for(host, port))
+            self._pools[key] = pool
         route = self._routes[origin] = _Route(pool, scheme)
         return route
 
@@ -231,14 +214,7 @@ class Engine:
     def stats(self) -> dict[str, Any]:
         """Counters since creation: connections opened, requests, transparent resends, reconnects..."""
         return {
-            "connections_opened": self.connections_opened,
-            "reconnects": self.reconnects,
-            "requests": self.requests,
-            "resends": self.resends,
-            "timeouts": self.timeouts,
-            "connect_failures": self.connect_failures,
-            "pings_sent": self.pings_sent,
-            "dead_connections": self.dead_connections,
+            **self.counters.as_dict(),
             "open_connections": sum(pool.open_connections for pool in self._pools.values()),
             "in_flight": sum(pool.in_flight for pool in self._pools.values()),
             "queued_requests": sum(len(pool.pending) for pool in self._pools.values()),

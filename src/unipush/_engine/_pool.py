@@ -9,11 +9,11 @@ import ssl
 from collections import deque
 from typing import TYPE_CHECKING
 
+from unipush._engine._config import EngineConfig, EngineStats
 from unipush._engine._connection import OPEN, Connection
 from unipush._errors import TransportError
 
 if TYPE_CHECKING:
-    from unipush._engine._engine import Engine
     from unipush._engine._exchange import Exchange
 
 __all__ = ["Pool"]
@@ -47,15 +47,25 @@ class Pool:
     response is handed to the oldest waiter right away, in the same callback.
     """
 
-    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop, scheme: str, host: str, port: int) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        config: EngineConfig,
+        stats: EngineStats,
+        loop: asyncio.AbstractEventLoop,
+        scheme: str,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        self._config = config
+        self._stats = stats
         self._loop = loop
         self.host = host
         self.port = port
         default_port = 443 if scheme == "https" else 80
         shown_host = f"[{host}]" if ":" in host else host  # RFC 3986 §3.2.2: IPv6 literals in brackets
         self.authority = shown_host if port == default_port else f"{shown_host}:{port}"
-        self._ssl: ssl.SSLContext | None = engine.ssl_context_for(host, port) if scheme == "https" else None
+        self._ssl = ssl_context if scheme == "https" else None
         self.pending: deque[Exchange] = deque()
         self._open: list[Connection] = []  # OPEN connections, in the order they opened
         self._others: set[Connection] = set()  # connecting or draining: still to close on aclose
@@ -135,7 +145,7 @@ class Pool:
             else:
                 kept.append(exchange)
         if kept:
-            self.engine.resends += len(kept)
+            self._stats.resends += len(kept)
             _log.debug("resending %d request(s) to %s after %s", len(kept), self.authority, why)
             self.pending.extendleft(reversed(kept))
             self._dispatch()
@@ -153,14 +163,13 @@ class Pool:
     def _maybe_connect(self) -> None:
         if self._closed or self._connect_task is not None:
             return
-        if len(self._open) >= self.engine.connections_per_origin:
+        if len(self._open) >= self._config.connections_per_origin:
             return
         self._connect_task = self._loop.create_task(self._connect())
 
     async def _connect(self) -> None:
         """Open one connection, retrying with backoff; if every attempt fails, fail the waiting requests."""
-        engine = self.engine
-        attempts = engine.max_connect_attempts
+        attempts = self._config.max_connect_attempts
         error: BaseException | None = None
         succeeded = False
         try:
@@ -175,7 +184,7 @@ class Pool:
                     await self._open_one()
                 except (OSError, asyncio.TimeoutError, TransportError) as exc:
                     error = exc
-                    engine.connect_failures += 1
+                    self._stats.connect_failures += 1
                     _log.info(
                         "connecting to %s failed (connection try %d of %d): %s",
                         self.authority,
@@ -199,10 +208,10 @@ class Pool:
     async def _open_one(self) -> None:
         """One connection attempt: TCP, TLS with ALPN h2, then the server's first SETTINGS frame."""
         loop = self._loop
-        engine = self.engine
-        connection = Connection(self, loop)
+        timeout = self._config.connect_timeout
+        connection = Connection(self, self.authority, self._config, self._stats, loop)
         self._others.add(connection)
-        deadline = loop.time() + engine.connect_timeout
+        deadline = loop.time() + timeout
         try:
             await asyncio.wait_for(
                 loop.create_connection(
@@ -212,7 +221,7 @@ class Pool:
                     ssl=self._ssl,
                     server_hostname=self.host if self._ssl is not None else None,
                 ),
-                engine.connect_timeout,
+                timeout,
             )
             if connection.failure is not None:
                 raise connection.failure
@@ -224,7 +233,7 @@ class Pool:
             connection.kill("connection setup timed out")
             self._others.discard(connection)
             raise TransportError(
-                f"connecting to {self.authority} timed out after {engine.connect_timeout:g} s", maybe_processed=False
+                f"connecting to {self.authority} timed out after {timeout:g} s", maybe_processed=False
             ) from None
         except BaseException:
             if connection.state != OPEN:
@@ -243,10 +252,10 @@ class Pool:
             connection.close("the engine was closed")
             return
         self._open.append(connection)
-        engine = self.engine
-        engine.connections_opened += 1
-        if self._opened >= engine.connections_per_origin:
-            engine.reconnects += 1
+        stats = self._stats
+        stats.connections_opened += 1
+        if self._opened >= self._config.connections_per_origin:
+            stats.reconnects += 1
         self._opened += 1
         _log.debug("connected to %s (max %d streams)", self.authority, connection.max_streams)
         self.fill(connection)
