@@ -167,20 +167,9 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Check ALPN, then send the connection preface and our SETTINGS."""
+        """Send the connection preface and our SETTINGS (the pool has checked ALPN chose HTTP/2)."""
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        ssl_object = transport.get_extra_info("ssl_object")
-        if ssl_object is not None:
-            protocol = ssl_object.selected_alpn_protocol()
-            if protocol != "h2":
-                # RFC 9113 §3.2: "h2" must be negotiated with ALPN before HTTP/2 may be spoken over TLS.
-                self.failure = NotHttp2Error(
-                    f"{self.authority} does not speak HTTP/2: ALPN negotiated {protocol!r}, not 'h2'",
-                    maybe_processed=False,
-                )
-                transport.abort()
-                return
         h2c = self._h2
         settings = jh2.settings.Settings(
             client=True,

@@ -10,7 +10,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from unipush._engine._config import EngineConfig, EngineStats
-from unipush._engine._connection import OPEN, Connection
+from unipush._engine._connection import OPEN, Connection, NotHttp2Error
 from unipush._errors import TransportError
 
 if TYPE_CHECKING:
@@ -37,6 +37,66 @@ def backoff_delay(attempt: int) -> float:
     """The pause before connection attempt ``attempt`` (1 = the first retry)."""
     delay: float = min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0 ** (attempt - 1))
     return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+
+
+class _Handshake(asyncio.Protocol):
+    """Holds a fresh TCP (+ TLS) transport until the pool has chosen the protocol object that speaks on it.
+
+    ``create_connection`` needs a protocol before the TLS handshake, but which one (HTTP/2 or another)
+    depends on what ALPN negotiates in it. Bytes (the server's SETTINGS) or a close that arrive
+    before the choice are kept and handed over with the transport.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._early: list[bytes] = []
+        self._lost = False
+        self._exc: Exception | None = None
+
+    @property
+    def negotiated(self) -> str | None:
+        """The ALPN protocol the TLS handshake settled on; ``None`` over cleartext (or none agreed)."""
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport is not None else None
+        if ssl_object is None:
+            return None
+        protocol: str | None = ssl_object.selected_alpn_protocol()
+        return protocol or ""  # TLS without an agreed protocol: not HTTP/2 (RFC 9113 §3.2)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport for ``hand_over``."""
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes before the protocol was chosen: kept for it."""
+        self._early.append(data)
+
+    def eof_received(self) -> bool | None:
+        """Half-closed before the protocol was chosen: let the transport close."""
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Closed before the protocol was chosen: told to it on ``hand_over``."""
+        self._lost = True
+        self._exc = exc
+
+    def abort(self) -> None:
+        """Drop the transport (setup failed or the protocol was refused)."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def hand_over(self, protocol: asyncio.Protocol) -> None:
+        """Make ``protocol`` the transport's protocol and replay what it missed."""
+        transport = self.transport
+        assert transport is not None
+        if not self._lost:
+            transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        for data in self._early:
+            protocol.data_received(data)
+        self._early.clear()
+        if self._lost:
+            protocol.connection_lost(self._exc)
 
 
 class Pool:
@@ -206,16 +266,15 @@ class Pool:
             self._fail_pending(f"cannot connect to {self.authority}: {error}", error)
 
     async def _open_one(self) -> None:
-        """One connection attempt: TCP, TLS with ALPN h2, then the server's first SETTINGS frame."""
+        """One connection attempt: TCP, TLS with ALPN, then the server's first SETTINGS frame."""
         loop = self._loop
         timeout = self._config.connect_timeout
-        connection = Connection(self, self.authority, self._config, self._stats, loop)
-        self._others.add(connection)
         deadline = loop.time() + timeout
+        handshake = _Handshake()
         try:
             await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: connection,
+                    lambda: handshake,
                     self.host,
                     self.port,
                     ssl=self._ssl,
@@ -223,6 +282,18 @@ class Pool:
                 ),
                 timeout,
             )
+        except asyncio.TimeoutError:
+            handshake.abort()
+            raise TransportError(
+                f"connecting to {self.authority} timed out after {timeout:g} s", maybe_processed=False
+            ) from None
+        except BaseException:
+            handshake.abort()
+            raise
+        connection = self._connection_for(handshake)
+        self._others.add(connection)
+        handshake.hand_over(connection)
+        try:
             if connection.failure is not None:
                 raise connection.failure
             # shield: a timeout must not cancel the future the connection settles itself.
@@ -244,6 +315,23 @@ class Pool:
             self._others.discard(connection)
             assert connection.failure is not None
             raise connection.failure
+
+    def _connection_for(self, handshake: _Handshake) -> Connection:
+        """The protocol object that speaks on a fresh transport, chosen by what ALPN negotiated.
+
+        The one place the engine learns the negotiated protocol: ``None`` over cleartext (``http://``
+        speaks HTTP/2 with prior knowledge, RFC 9113 §3.3), else what the server picked from our offer.
+        Another protocol (HTTP/1.1) would be chosen here, beside HTTP/2.
+        """
+        negotiated = handshake.negotiated
+        if negotiated not in (None, "h2"):
+            handshake.abort()
+            # RFC 9113 §3.2: "h2" must be negotiated with ALPN before HTTP/2 may be spoken over TLS.
+            raise NotHttp2Error(
+                f"{self.authority} does not speak HTTP/2: ALPN negotiated {negotiated!r}, not 'h2'",
+                maybe_processed=False,
+            )
+        return Connection(self, self.authority, self._config, self._stats, self._loop)
 
     def connection_ready(self, connection: Connection) -> None:
         """Called by a connection when the server's first SETTINGS arrived: start queued requests on it."""
