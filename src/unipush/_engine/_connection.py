@@ -92,18 +92,14 @@ class NotHttp2Error(TransportError):
 
 
 class ConnectionOwner(Protocol):
-    """What a ``Connection`` tells its pool, and the one thing it reads there (``pending``).
+    """What a ``Connection`` tells its pool; it reads nothing there.
 
     ``Pool`` implements it; the GOAWAY / REFUSED_STREAM tests implement it too, to drive a connection
     over a plain socket pair and watch what it hands back.
     """
 
-    @property
-    def pending(self) -> object:
-        """The requests waiting for a stream (only its truth value is read: is anyone waiting?)."""
-
     def fill(self, connection: Connection) -> None:
-        """Give ``connection``'s free streams to waiting requests."""
+        """A stream of ``connection`` is free (or its limit changed): give it to a waiting request, or note it."""
 
     def requeue(self, exchanges: list[Exchange]) -> None:
         """Put never-sent exchanges back at the front of the queue."""
@@ -642,8 +638,9 @@ class Connection(asyncio.Protocol):
     def _released(self) -> None:
         """A stream closed: give its slot to a queued exchange, or finish closing a draining connection."""
         if self.state == OPEN:
-            if self.owner.pending:
-                self.owner.fill(self)  # deferred to the end of the batch when we are receiving
+            # The slot goes to a waiting request, or the pool notes the room for the next one
+            # (deferred to the end of the batch when we are receiving).
+            self.owner.fill(self)
         elif self.state == DRAINING and not self._exchanges:
             self._close_transport()
 

@@ -128,6 +128,7 @@ class Pool:
         self._ssl = ssl_context if scheme == "https" else None
         self.pending: deque[Exchange] = deque()
         self._open: list[Connection] = []  # OPEN connections, in the order they opened
+        self._free: dict[Connection, None] = {}  # OPEN connections with a free stream (ordered set)
         self._others: set[Connection] = set()  # connecting or draining: still to close on aclose
         self._connect_task: asyncio.Task[None] | None = None
         self._closing: list[Connection] = []  # what shut_down closed, for wait_closed
@@ -147,12 +148,21 @@ class Pool:
     # -- requests ---------------------------------------------------------------------------------
 
     def submit(self, exchange: Exchange) -> None:
-        """Start ``exchange`` on a connection with room, or queue it (and open a connection if allowed)."""
+        """Start ``exchange`` on a connection with room, or queue it (and open a connection if allowed).
+
+        O(1) however many connections the pool has: ``_free`` holds the connections that had a free
+        stream when last seen (checked again here, so a stale entry costs one lookup).
+        """
         if not self.pending:
-            for connection in self._open:
-                if connection.active < connection.max_streams:
+            free = self._free
+            while free:
+                connection = next(iter(free))
+                if connection.state == OPEN and connection.active < connection.max_streams:
                     connection.start(exchange)
+                    if connection.active >= connection.max_streams:
+                        del free[connection]
                     return
+                del free[connection]
         self.pending.append(exchange)
         if self._connect_task is None:
             self._maybe_connect()
@@ -167,6 +177,8 @@ class Pool:
             exchange = pending.popleft()
             if not exchange.future.done():  # timed out or cancelled while waiting: skip it
                 connection.start(exchange)
+        if connection.state == OPEN and connection.active < connection.max_streams:
+            self._free[connection] = None  # room left over: the next submit goes here
 
     def expire(self, exchange: Exchange, error: TransportError) -> None:
         """The caller gave up on ``exchange``: fail it with ``error`` (if unsettled) and free its stream."""
@@ -350,6 +362,7 @@ class Pool:
 
     def connection_retired(self, connection: Connection) -> None:
         """A connection stopped taking streams (GOAWAY): open a replacement if requests wait."""
+        self._free.pop(connection, None)
         if connection in self._open:
             self._open.remove(connection)
         self._others.add(connection)
@@ -358,6 +371,7 @@ class Pool:
 
     def connection_closed(self, connection: Connection, unsent: list[Exchange], *, was_connecting: bool) -> None:
         """A connection ended; ``unsent`` were on it but never written, so they simply go again."""
+        self._free.pop(connection, None)
         if connection in self._open:
             self._open.remove(connection)
         self._others.discard(connection)
