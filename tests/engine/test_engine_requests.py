@@ -204,6 +204,8 @@ def test_an_engine_belongs_to_one_event_loop(client_context: ssl.SSLContext, clo
         ("max_streams_cap", 0),
         ("idle_ping_interval", -1),
         ("max_connect_attempts", 0),
+        ("ping_timeout", 0),
+        ("max_response_body", -1),
     ],
 )
 def test_options_are_checked(client_context: ssl.SSLContext, option: str, value: float) -> None:
