@@ -234,8 +234,10 @@ async def test_refused_stream_is_resent_and_other_resets_fail_as_maybe_processed
     [
         (goaway(0, stream_id=1), "GOAWAY frame on stream 1"),
         (goaway(0)[:2] + b"\x04" + goaway(0)[3:9] + b"\x00" * 4, "GOAWAY frame of 4 octets"),
+        # Only the header of a 1 MiB GOAWAY: refused on the header, nothing of it waited for or buffered.
+        ((1 << 20).to_bytes(3, "big") + bytes([0x7, 0]) + bytes(4), "over our SETTINGS_MAX_FRAME_SIZE"),
     ],
-    ids=["on-a-stream", "too-short"],
+    ids=["on-a-stream", "too-short", "oversized"],
 )
 async def test_a_malformed_goaway_is_a_connection_error(setup: Setup, frame: bytes, problem: str) -> None:
     exchange = setup.start()

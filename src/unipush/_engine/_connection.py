@@ -221,17 +221,21 @@ class Connection(asyncio.Protocol):
                         last = offset
                         offset += _FRAME_HEADER + length
                         continue
-                    end = offset + _FRAME_HEADER + length
-                    if end > size:
-                        break  # the rest of this GOAWAY comes in a later read
                     if start < offset:
                         self._receive(data[start:offset])
+                        start = offset
                     if last >= 0:
                         self._in_header_block = (
                             data[last + 3] in _HEADER_BLOCK_TYPES and not data[last + 4] & _END_HEADERS
                         )
-                    if self.state == CLOSED or not self._goaway_frame(data[offset:end]):
+                        last = -1
+                    # Judged on its header first: an oversized GOAWAY is refused before it is buffered.
+                    if self.state == CLOSED or not self._goaway_header_ok(data[offset : offset + _FRAME_HEADER]):
                         return
+                    end = offset + _FRAME_HEADER + length
+                    if end > size:
+                        break  # the rest of this GOAWAY comes in a later read
+                    self._goaway(data[offset + _FRAME_HEADER : end])
                     start = offset = end
                     last = -1
                     self._in_header_block = False
@@ -270,31 +274,35 @@ class Connection(asyncio.Protocol):
     def _receive(self, data: bytes) -> None:
         self._handle(self._h2.receive_data(data))
 
-    def _goaway_frame(self, frame: bytes) -> bool:
-        """Act on one whole GOAWAY frame (header included); False if it was malformed and the connection is gone."""
-        length = len(frame) - _FRAME_HEADER
-        stream_id = int.from_bytes(frame[5:9], "big") & 0x7FFFFFFF
+    def _goaway_header_ok(self, header: bytes) -> bool:
+        """Whether a GOAWAY frame header is valid here; if not, end the connection with the right error."""
+        length = int.from_bytes(header[0:3], "big")
+        stream_id = int.from_bytes(header[5:9], "big") & 0x7FFFFFFF
         problem = None
+        code = ErrorCodes.PROTOCOL_ERROR
         if self._in_header_block:
             problem = "a GOAWAY frame inside a header block (RFC 9113 §6.10)"
         elif stream_id != 0:
             problem = f"a GOAWAY frame on stream {stream_id} (RFC 9113 §6.8)"
         elif length < 8:
             problem = f"a GOAWAY frame of {length} octets, fewer than 8 (RFC 9113 §6.8)"
+            code = ErrorCodes.FRAME_SIZE_ERROR
         elif length > self._h2.max_inbound_frame_size:
             problem = f"a GOAWAY frame of {length} octets, over our SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2)"
-        if problem is not None:
-            code = ErrorCodes.FRAME_SIZE_ERROR if "octets" in problem else ErrorCodes.PROTOCOL_ERROR
-            with contextlib.suppress(jh2.exceptions.ProtocolError):
-                self._h2.close_connection(error_code=code)
-            self.receiving = False
-            self._flush()
-            self.kill(f"HTTP/2 protocol error on the connection to {self.authority}: {problem}", graceful=True)
-            return False
-        payload = frame[_FRAME_HEADER:]
-        last = int.from_bytes(payload[0:4], "big") & 0x7FFFFFFF  # the reserved bit is ignored (§6.8)
+            code = ErrorCodes.FRAME_SIZE_ERROR
+        if problem is None:
+            return True
+        with contextlib.suppress(jh2.exceptions.ProtocolError):
+            self._h2.close_connection(error_code=code)  # our GOAWAY, with the error (RFC 9113 §5.4.1)
+        self.receiving = False
+        self._flush()
+        self.kill(f"HTTP/2 protocol error on the connection to {self.authority}: {problem}", graceful=True)
+        return False
+
+    def _goaway(self, payload: bytes) -> None:
+        """A whole, valid GOAWAY payload: last stream id, error code, debug data (RFC 9113 §6.8)."""
+        last = int.from_bytes(payload[0:4], "big") & 0x7FFFFFFF  # the reserved bit is ignored
         self._on_goaway(last, int.from_bytes(payload[4:8], "big"), payload[8:])
-        return True
 
     def _became_ready(self) -> None:
         """The server's first SETTINGS arrived: we know its limits, the connection can carry requests."""
