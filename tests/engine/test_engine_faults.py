@@ -191,7 +191,11 @@ async def test_streams_unanswered_when_the_server_shuts_down(engine: Engine, ser
     await send(engine, server, "warm-up")
     echo.delay = 5.0
     pending = [asyncio.ensure_future(send(engine, server, str(i))) for i in range(5)]
-    await asyncio.sleep(0.05)
+    # All five must be at the server (else its GOAWAY rightly sends them elsewhere): wait, don't guess.
+    for _ in range(5000):
+        if all(echo.seen[str(i)] for i in range(5)):
+            break
+        await asyncio.sleep(0.001)
 
     await server.close(grace=0.1)  # GOAWAY covering all five, then the socket is cut before answers
     results = await asyncio.gather(*pending, return_exceptions=True)

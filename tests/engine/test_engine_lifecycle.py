@@ -149,8 +149,7 @@ async def test_busy_connections_are_not_pinged(make_engine, server: SandboxServe
 
 
 async def test_a_connection_that_stops_answering_pings_is_replaced(make_engine, server: SandboxServer) -> None:
-    engine = make_engine(idle_ping_interval=0.05)
-    engine.ping_timeout = 0.1
+    engine = make_engine(idle_ping_interval=0.05, ping_timeout=0.1)
     await send(engine, server, "a")
     (protocol,) = server._connections
     protocol.data_received = lambda data: None  # type: ignore[method-assign]  # a black hole

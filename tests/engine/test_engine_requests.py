@@ -10,7 +10,6 @@ import pytest
 from h2.settings import SettingCodes
 
 from unipush._engine import Engine, Response
-from unipush._engine._pool import Pool
 from unipush._errors import TransportError
 from unipush.sandbox._faults import Fault
 from unipush.sandbox.server import SandboxServer
@@ -143,22 +142,23 @@ async def test_a_large_response_to_a_small_request(make_engine, server: SandboxS
 
 async def test_authorization_and_path_stay_out_of_the_hpack_table(engine: Engine, server: SandboxServer, echo) -> None:
     # Apple's advice: send :path (the device token) and authorization (the JWT) as literals
-    # without indexing; everything else may be indexed.
+    # without indexing; apns-id is unique per request, so indexing it would only churn the table.
+    # Everything else may be indexed. Checked where it counts: the server's HPACK decoder, whose
+    # dynamic table holds exactly what the client's encoder told it to index (RFC 7541 §2.3.2).
     tokens = ["bearer first-token", "bearer first-token", "bearer second-token", "bearer first-token"]
     for number, token in enumerate(tokens):
-        headers = {"authorization": token, "apns-topic": "com.example.app"}
+        headers = {"authorization": token, "apns-topic": "com.example.app", "apns-id": f"id-{number}"}
         response = await engine.request("POST", f"{server.base_url}/3/device/{number}", headers, b"{}", timeout=5)
         assert response.headers["x-path"] == f"/3/device/{number}"
 
-    assert [seen["authorization"] for seen in echo.headers] == tokens  # the cached encodings decode right
+    assert [seen["authorization"] for seen in echo.headers] == tokens  # every encoding decodes right
 
-    (pool,) = engine._pools.values()
-    assert isinstance(pool, Pool)
-    (connection,) = pool._open
-    table = {name for name, _ in connection._h2.encoder.header_table.dynamic_entries}
+    (protocol,) = server._connections
+    table = {name for name, _ in protocol._h2.decoder.header_table.dynamic_entries}  # type: ignore[union-attr]
     assert b"apns-topic" in table
     assert b"authorization" not in table
     assert b":path" not in table
+    assert b"apns-id" not in table
 
 
 async def test_each_origin_gets_its_own_connection(engine: Engine, server: SandboxServer, sandbox_tls, echo) -> None:
@@ -204,6 +204,8 @@ def test_an_engine_belongs_to_one_event_loop(client_context: ssl.SSLContext, clo
         ("max_streams_cap", 0),
         ("idle_ping_interval", -1),
         ("max_connect_attempts", 0),
+        ("ping_timeout", 0),
+        ("max_response_body", -1),
     ],
 )
 def test_options_are_checked(client_context: ssl.SSLContext, option: str, value: float) -> None:

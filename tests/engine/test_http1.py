@@ -223,7 +223,7 @@ async def test_http11_against_a_cleartext_http2_server_names_both_protocols(clie
         await server.wait_closed()
 
     assert caught.value.maybe_processed is False
-    assert engine.stats["connect_failures"] == 0  # no HTTP/2 connection failed; the HTTP/1.1 side counted two
+    assert engine.stats["connect_failures"] == 2  # both attempts (max_connect_attempts=2), then it gave up
 
 
 async def test_a_closed_port_fails_after_the_connect_attempts(client_context: ssl.SSLContext, closed_port: int) -> None:

@@ -1,8 +1,12 @@
-"""One HTTP/2 connection: an ``asyncio.Protocol`` that feeds bytes to h2 and settles futures.
+"""One HTTP/2 connection: an ``asyncio.Protocol`` that feeds bytes to jh2 and settles futures.
 
-Everything here runs in event-loop callbacks; nothing awaits. Bytes in: ``data_received`` → h2 events
-→ responses set on the exchanges' futures. Bytes out: h2 buffers frames and ``_flush`` hands them to
+Everything here runs in event-loop callbacks; nothing awaits. Bytes in: ``data_received`` → jh2 events
+→ responses set on the exchanges' futures. Bytes out: jh2 buffers frames and ``_flush`` hands them to
 the transport in one ``write`` per loop iteration (or per received batch), never one per frame.
+
+The HTTP/2 library is jh2, h2's maintained fork with a compiled HPACK encoder and decoder, used as it
+comes: its own ``H2Connection``, encoder and stream bookkeeping, nothing subclassed or patched. The
+one thing the engine does itself is GOAWAY (see ``data_received``).
 """
 
 from __future__ import annotations
@@ -11,35 +15,28 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-import h2.config
-import h2.connection
-import h2.events
-import h2.exceptions
-import h2.settings
-import hpack
-import hpack.table
-from h2.errors import ErrorCodes
+import jh2.config
+import jh2.connection
+import jh2.events
+import jh2.exceptions
+import jh2.settings
+from jh2.errors import ErrorCodes
 
+from unipush._engine._config import EngineConfig, EngineStats
 from unipush._engine._exchange import Exchange, Response
 from unipush._errors import TransportError
 from unipush._excerpt import excerpt
 
-if TYPE_CHECKING:
-    from hpack.struct import Header
-    from hyperframe.frame import Frame, GoAwayFrame
-
-    from unipush._engine._pool import Pool
-
-__all__ = ["Connection", "NotHttp2Error"]
+__all__ = ["CLOSED", "CONNECTING", "DRAINING", "OPEN", "Connection", "ConnectionOwner", "NotHttp2Error"]
 
 _log = logging.getLogger("unipush.engine")
 
-# Header validation and normalisation in h2 cost about a fifth of a request's CPU; the engine builds
-# its header lists itself (lower-case names, no connection-specific fields, RFC 9113 §8.2), so both
-# are off. Header names and values stay bytes (``header_encoding=None``) and are decoded once, here.
-_CONFIG = h2.config.H2Configuration(
+# Header validation and normalisation cost about a fifth of a request's CPU; the engine builds its
+# header lists itself (lower-case names, no connection-specific fields, RFC 9113 §8.2), so both are
+# off. Header names and values stay bytes (``header_encoding=None``) and are decoded once, here.
+_CONFIG = jh2.config.H2Configuration(
     client_side=True,
     header_encoding=None,
     validate_outbound_headers=False,
@@ -53,6 +50,14 @@ _CONFIG = h2.config.H2Configuration(
 # still bounding what a server may make us buffer.
 _CONNECTION_WINDOW = 1 << 20
 
+# RFC 9113 §4.1: every frame starts with a 9-octet header: length (24 bits), type, flags, stream id.
+_FRAME_HEADER = 9
+_GOAWAY = 0x7
+_SETTINGS = 0x4  # RFC 9113 §6.5: the frame a server's connection preface begins with
+# Frame types that open a header block, and CONTINUATION; END_HEADERS (0x4) closes it (RFC 9113 §6.10).
+_HEADER_BLOCK_TYPES = (0x1, 0x5, 0x9)
+_END_HEADERS = 0x4
+
 _ping_payloads = itertools.count(1)
 
 # Connection states. A connection takes new streams only while OPEN; DRAINING ones (GOAWAY received,
@@ -60,8 +65,8 @@ _ping_payloads = itertools.count(1)
 CONNECTING, OPEN, DRAINING, CLOSED = range(4)
 
 
-def _valid_informational(raw: list[Header]) -> bool:
-    """Whether a header block h2 reported as informational has one three-digit 1xx ``:status``, first."""
+def _valid_informational(raw: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a header block jh2 reported as informational has one three-digit 1xx ``:status``, first."""
     return (
         len(raw) > 0
         and raw[0][0] == b":status"
@@ -71,7 +76,7 @@ def _valid_informational(raw: list[Header]) -> bool:
     )
 
 
-def _code_name(code: ErrorCodes | int | None) -> str:
+def _code_name(code: int | None) -> str:
     """``ErrorCodes.CANCEL`` → ``"CANCEL (0x8)"``; unknown codes as hex (RFC 9113 §7 allows extensions)."""
     if code is None:
         return "no error code"
@@ -87,90 +92,55 @@ class NotHttp2Error(TransportError):
     permanent = True
 
 
-class _Encoder(hpack.Encoder):
-    """hpack's encoder, minus the two costliest parts of never-indexed fields on a hot path.
+class ConnectionOwner(Protocol):
+    """What a ``Connection`` tells its pool; it reads nothing there.
 
-    Fields sent never-indexed (RFC 7541 §6.2.3) are Huffman-coded again on every request. For
-    ``authorization`` that is ~25 µs of pure Python for a JWT that stays the same for ~50 minutes:
-    its encoding depends only on the value (the name's index is in the static table and the field
-    never enters the dynamic table), so it is cached. ``:path`` and ``apns-id`` differ per request,
-    so they are sent as raw literals instead: ~20 more bytes on the wire each, ~10 µs less CPU.
+    ``Pool`` implements it; the GOAWAY / REFUSED_STREAM tests implement it too, to drive a connection
+    over a plain socket pair and watch what it hands back.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._literals: dict[tuple[bytes, bytes], bytes] = {}
+    def fill(self, connection: Connection) -> None:
+        """A stream of ``connection`` is free (or its limit changed): give it to a waiting request, or note it."""
 
-    def add(self, to_add: tuple[bytes, bytes], sensitive: bool, huffman: bool = False) -> bytes:
-        if not sensitive:
-            return super().add(to_add, sensitive, huffman)
-        name = to_add[0]
-        if name in _PER_REQUEST:
-            return super().add(to_add, sensitive, False)
-        if name not in _STATIC_NAMES:  # its index could move with the dynamic table: no caching
-            return super().add(to_add, sensitive, huffman)
-        encoded = self._literals.get(to_add)
-        if encoded is None:
-            if len(self._literals) >= 16:  # tokens rotate; keep only recent ones
-                self._literals.clear()
-            encoded = self._literals[to_add] = super().add(to_add, sensitive, huffman)
-        return encoded
+    def requeue(self, exchanges: list[Exchange]) -> None:
+        """Put never-sent exchanges back at the front of the queue."""
 
+    def resend(self, exchanges: list[Exchange], why: str) -> None:
+        """Send again exchanges the server provably did not process (GOAWAY, REFUSED_STREAM)."""
 
-_STATIC_NAMES = frozenset(name for name, _ in hpack.table.HeaderTable.STATIC_TABLE)
-# Values that differ on every request (the device token in the path, the apns-id UUID): raw literals.
-_PER_REQUEST = frozenset({b":path", b"apns-id"})
+    def connection_ready(self, connection: Connection) -> None:
+        """The server's first SETTINGS arrived: the connection takes streams."""
 
+    def connection_retired(self, connection: Connection) -> None:
+        """The connection takes no new streams any more (GOAWAY, draining)."""
 
-class _H2Connection(h2.connection.H2Connection):
-    """h2's client connection with GOAWAY handled as RFC 9113 §6.8 says, and O(1) stream counting.
-
-    h2 treats a received GOAWAY as the end of the connection: its state machine goes to CLOSED and
-    queued output is dropped, after which every frame of the streams the server promised to finish
-    (ids up to ``last_stream_id``) raises ``ProtocolError``. Graceful shutdowns (APNs ``Shutdown``,
-    any server draining for a restart) need those answers, so here a GOAWAY only produces the
-    ``ConnectionTerminated`` event; the engine itself stops opening streams on the connection.
-
-    h2 also counts open streams by scanning all of them each time one is opened, which at a few
-    hundred in flight costs more than the rest of the request. The engine removes each stream as
-    it closes (``forget``), so the number of streams kept is the count.
-    """
-
-    def __init__(self, config: h2.config.H2Configuration) -> None:
-        super().__init__(config=config)
-        self.encoder = _Encoder()
-
-    @property
-    def open_outbound_streams(self) -> int:
-        """Streams not yet forgotten: an upper bound of the open ones (push is disabled)."""
-        return len(self.streams)
-
-    def forget(self, stream_id: int) -> None:
-        """Drop a closed stream now, remembering how it closed, as h2's own cleanup does."""
-        stream = self.streams.get(stream_id)
-        if stream is not None and stream.closed:
-            del self.streams[stream_id]
-            self._closed_streams[stream_id] = stream.closed_by
-
-    def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list[Frame], list[h2.events.Event]]:
-        event = h2.events.ConnectionTerminated()
-        try:
-            event.error_code = ErrorCodes(frame.error_code)
-        except ValueError:
-            event.error_code = frame.error_code
-        event.last_stream_id = frame.last_stream_id
-        event.additional_data = frame.additional_data or None
-        return [], [event]
+    def connection_closed(self, connection: Connection, unsent: list[Exchange], *, was_connecting: bool) -> None:
+        """The connection ended; ``unsent`` were on it but never written."""
 
 
 class Connection(asyncio.Protocol):
     """One long-lived HTTP/2 connection of a ``Pool``; carries up to ``max_streams`` exchanges at once."""
 
-    def __init__(self, pool: Pool, loop: asyncio.AbstractEventLoop) -> None:
-        self.pool = pool
+    def __init__(
+        self,
+        owner: ConnectionOwner,
+        authority: str,
+        config: EngineConfig,
+        stats: EngineStats,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.owner = owner
+        self.authority = authority  # for messages: "api.push.apple.com", "127.0.0.1:8443"
+        self._config = config
+        self._stats = stats
         self._loop = loop
-        self._h2 = _H2Connection(config=_CONFIG)
-        self._max_body = pool.engine.max_response_body
+        self._h2 = jh2.connection.H2Connection(config=_CONFIG)
+        self._max_body = config.max_response_body
+        # Where the next frame header starts in the next read (it may lie beyond it), and the start
+        # of a frame header or GOAWAY frame that a read cut in two: see ``data_received``.
+        self._next_frame = 0
+        self._held = b""
+        self._in_header_block = False
         self._transport: asyncio.Transport | None = None
         self.state = CONNECTING
         # min(server's SETTINGS_MAX_CONCURRENT_STREAMS, max_streams_cap); 0 until the server's first
@@ -190,64 +160,56 @@ class Connection(asyncio.Protocol):
         self._last_seen = loop.time()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
-        self._prior_knowledge = False  # cleartext HTTP/2 (no ALPN said the server speaks it)
+        self._prior_knowledge = False  # cleartext HTTP/2: no ALPN said the server speaks it
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Check ALPN, then send the connection preface and our SETTINGS."""
+        """Send the connection preface and our SETTINGS (the pool has checked ALPN chose HTTP/2)."""
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        ssl_object = transport.get_extra_info("ssl_object")
-        self._prior_knowledge = ssl_object is None
-        if ssl_object is not None:
-            protocol = ssl_object.selected_alpn_protocol()
-            if protocol != "h2":
-                # RFC 9113 §3.2: "h2" must be negotiated with ALPN before HTTP/2 may be spoken over TLS.
-                # RFC 7301 §3.2: a server that ignores ALPN answers none, and then speaks HTTP/1.1.
-                if protocol in (None, "http/1.1"):
-                    self._hand_over(transport)
-                    return
-                self.failure = NotHttp2Error(
-                    f"{self.pool.authority} negotiated {protocol!r} by ALPN; unipush speaks 'h2' and 'http/1.1'",
-                    maybe_processed=False,
-                )
-                transport.abort()
-                return
+        self._prior_knowledge = transport.get_extra_info("ssl_object") is None
         h2c = self._h2
-        settings = h2.settings.Settings(
+        settings = jh2.settings.Settings(
             client=True,
+            # Every value spelled out: jh2's defaults differ from h2's and from RFC 9113 §6.5.2 (a
+            # 6 MiB stream window, a 64 KiB HPACK table), and the stream window is what bounds how
+            # much a server can send past the response body limit before our RST_STREAM lands.
             initial_values={
-                h2.settings.SettingCodes.ENABLE_PUSH: 0,  # push services never push; refuse it up front
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 65536,
+                jh2.settings.SettingCodes.HEADER_TABLE_SIZE: 4096,
+                jh2.settings.SettingCodes.ENABLE_PUSH: 0,  # push services never push; refuse it up front
+                jh2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                jh2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535,
+                jh2.settings.SettingCodes.MAX_FRAME_SIZE: 16384,
+                jh2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 65536,
             },
         )
-        # Not ours to announce (RFC 8441 is for servers); some servers reject unexpected settings.
-        del settings[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL]
+        # jh2 (unlike h2) announces no SETTINGS_ENABLE_CONNECT_PROTOCOL, which is not ours to send
+        # (RFC 8441 is for servers; some servers reject unexpected settings).
         h2c.local_settings = settings
         h2c.initiate_connection()
         h2c.increment_flow_control_window(_CONNECTION_WINDOW - 65535)
         transport.write(h2c.data_to_send())
 
-    def _hand_over(self, transport: asyncio.Transport) -> None:
-        """The server chose HTTP/1.1: this HTTP/2 connection ends unused, the pool's HTTP/1.1 side takes the socket."""
-        self.state = CLOSED
-        self._transport = None
-        self.ready.set_result(False)
-        self.closed.set_result(None)
-        self.pool.switch_to_http1(transport)
-
     def data_received(self, data: bytes) -> None:
-        """Feed h2, act on its events, then write whatever they produced in one go."""
+        """Feed jh2 (GOAWAY frames excepted), act on its events, then write what they produced in one go.
+
+        jh2, like h2, treats a received GOAWAY as the end of the connection: its state machine goes
+        to CLOSED and drops queued output, after which every frame of the streams the server promised
+        to finish (ids up to ``last_stream_id``) raises ``ProtocolError``. RFC 9113 §6.8 says those
+        streams may still complete, and graceful shutdowns (APNs ``Shutdown``, any server draining for
+        a restart) depend on it. So the engine walks the frame headers of what it receives (RFC 9113
+        §4.1: length and type are the first four octets, so this is an addition and a comparison per
+        frame), hands jh2 everything but GOAWAY frames, and handles those itself.
+        """
         if self.state == CLOSED:
             return
-        if self.state == CONNECTING and self._prior_knowledge and len(data) >= 4 and data[3] != 0x04:
-            # RFC 9113 §3.3: prior knowledge is a guess, and RFC 9113 §3.4 says the server's first
-            # frame is SETTINGS (type 0x4). Anything else (a status line, an HTML error page) says
-            # the guess was wrong.
+        if self.state == CONNECTING and self._prior_knowledge and len(data) >= 4 and data[3] != _SETTINGS:
+            # RFC 9113 §3.3: prior knowledge is a guess, and RFC 9113 §3.4 makes the server's first
+            # frame a SETTINGS frame. Anything else (a status line, an HTML error page) says the guess
+            # was wrong.
             self.failure = NotHttp2Error(
-                f"{self.pool.authority} answered in HTTP/1.1 to cleartext HTTP/2 with prior knowledge "
+                f"{self.authority} answered in HTTP/1.1 to cleartext HTTP/2 with prior knowledge "
                 f"(received {excerpt(data.decode('latin-1'), 40, quote=True)}); "
                 "leave cleartext_http2 off for an HTTP/1.1 server",
                 maybe_processed=False,
@@ -255,35 +217,116 @@ class Connection(asyncio.Protocol):
             self.kill(str(self.failure))
             return
         self._last_seen = self._loop.time()
+        if self._held:
+            data = self._held + data
+            self._held = b""
+        size = len(data)
+        offset = self._next_frame
         self.receiving = True
         try:
-            events = self._h2.receive_data(data)
-            self._handle(events)
-        except h2.exceptions.ProtocolError as exc:
-            # h2 has queued a GOAWAY with the right error code (RFC 9113 §5.4.1); send it and give up.
+            if offset >= size:  # all of it is the payload of a frame begun in an earlier read
+                self._next_frame = offset - size
+                self._receive(data)
+            else:
+                start = 0  # what is not yet handed to jh2 starts here
+                last = -1  # the header of the last frame seen in this read
+                while offset + _FRAME_HEADER <= size:
+                    length = int.from_bytes(data[offset : offset + 3], "big")
+                    if data[offset + 3] != _GOAWAY:
+                        last = offset
+                        offset += _FRAME_HEADER + length
+                        continue
+                    if start < offset:
+                        self._receive(data[start:offset])
+                        start = offset
+                    if last >= 0:
+                        self._in_header_block = (
+                            data[last + 3] in _HEADER_BLOCK_TYPES and not data[last + 4] & _END_HEADERS
+                        )
+                        last = -1
+                    # Judged on its header first: an oversized GOAWAY is refused before it is buffered.
+                    if self.state == CLOSED or not self._goaway_header_ok(data[offset : offset + _FRAME_HEADER]):
+                        return
+                    end = offset + _FRAME_HEADER + length
+                    if end > size:
+                        break  # the rest of this GOAWAY comes in a later read
+                    self._goaway(data[offset + _FRAME_HEADER : end])
+                    start = offset = end
+                    last = -1
+                    self._in_header_block = False
+                if offset >= size:
+                    self._next_frame = offset - size
+                    tail = data[start:] if start else data
+                else:
+                    # A frame header (or a GOAWAY frame) cut by the end of this read: held back until the
+                    # rest arrives, so its type is known before any of it goes to jh2.
+                    self._held = data[offset:]
+                    self._next_frame = 0
+                    tail = data[start:offset]
+                if last >= 0:
+                    self._in_header_block = data[last + 3] in _HEADER_BLOCK_TYPES and not data[last + 4] & _END_HEADERS
+                if tail and self.state != CLOSED:
+                    self._receive(tail)
+        except jh2.exceptions.ProtocolError as exc:
+            # jh2 has queued a GOAWAY with the right error code (RFC 9113 §5.4.1); send it and give up.
             self.receiving = False
             self._flush()
-            self.kill(f"HTTP/2 protocol error on the connection to {self.pool.authority}: {exc}", graceful=True)
+            self.kill(f"HTTP/2 protocol error on the connection to {self.authority}: {exc}", graceful=True)
             return
         finally:
             self.receiving = False
+        if self.state == CLOSED:
+            return
         if self.wants_fill:
             # Streams freed (or a new limit) in this batch go to waiting requests now, once.
             self.wants_fill = False
             if self.state == CONNECTING:
                 self._became_ready()
             elif self.state == OPEN:
-                self.pool.fill(self)
+                self.owner.fill(self)
         self._flush()
+
+    def _receive(self, data: bytes) -> None:
+        self._handle(self._h2.receive_data(data))
+
+    def _goaway_header_ok(self, header: bytes) -> bool:
+        """Whether a GOAWAY frame header is valid here; if not, end the connection with the right error."""
+        length = int.from_bytes(header[0:3], "big")
+        stream_id = int.from_bytes(header[5:9], "big") & 0x7FFFFFFF
+        problem = None
+        code = ErrorCodes.PROTOCOL_ERROR
+        if self._in_header_block:
+            problem = "a GOAWAY frame inside a header block (RFC 9113 §6.10)"
+        elif stream_id != 0:
+            problem = f"a GOAWAY frame on stream {stream_id} (RFC 9113 §6.8)"
+        elif length < 8:
+            problem = f"a GOAWAY frame of {length} octets, fewer than 8 (RFC 9113 §6.8)"
+            code = ErrorCodes.FRAME_SIZE_ERROR
+        elif length > self._h2.max_inbound_frame_size:
+            problem = f"a GOAWAY frame of {length} octets, over our SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2)"
+            code = ErrorCodes.FRAME_SIZE_ERROR
+        if problem is None:
+            return True
+        with contextlib.suppress(jh2.exceptions.ProtocolError):
+            self._h2.close_connection(error_code=code)  # our GOAWAY, with the error (RFC 9113 §5.4.1)
+        self.receiving = False
+        self._flush()
+        self.kill(f"HTTP/2 protocol error on the connection to {self.authority}: {problem}", graceful=True)
+        return False
+
+    def _goaway(self, payload: bytes) -> None:
+        """A whole, valid GOAWAY payload: last stream id, error code, debug data (RFC 9113 §6.8)."""
+        last = int.from_bytes(payload[0:4], "big") & 0x7FFFFFFF  # the reserved bit is ignored
+        self._on_goaway(last, int.from_bytes(payload[4:8], "big"), payload[8:])
 
     def _became_ready(self) -> None:
         """The server's first SETTINGS arrived: we know its limits, the connection can carry requests."""
         if self._transport is None:
             return
         self.state = OPEN
-        self._arm_idle_timer(self.pool.engine.idle_ping_interval)
+        self._arm_idle_timer(self._config.idle_ping_interval)
         self.ready.set_result(True)
-        self.pool.connection_ready(self)
+        self.owner.connection_ready(self)
 
     def eof_received(self) -> bool | None:
         """The server half-closed: HTTP/2 has no use for that, let the transport close."""
@@ -299,12 +342,12 @@ class Connection(asyncio.Protocol):
         self._transport = None
         if self.state != CLOSED:
             if self._why_closing is not None:
-                reason = f"the connection to {self.pool.authority} closed before this stream was answered"
+                reason = f"the connection to {self.authority} closed before this stream was answered"
                 reason = f"{reason} ({self._why_closing})"
             elif exc is not None:
-                reason = f"the connection to {self.pool.authority} was lost: {exc}"
+                reason = f"the connection to {self.authority} was lost: {exc}"
             else:
-                reason = f"the connection to {self.pool.authority} was closed by the server"
+                reason = f"the connection to {self.authority} was closed by the server"
             self._shut(reason)
         if not self.closed.done():
             self.closed.set_result(None)
@@ -318,24 +361,24 @@ class Connection(asyncio.Protocol):
         try:
             stream_id = h2c.get_next_available_stream_id()
             h2c.send_headers(stream_id, exchange.headers, end_stream=not body)
-        except h2.exceptions.NoAvailableStreamIDError:
+        except jh2.exceptions.NoAvailableStreamIDError:
             # 2^31 streams used up (RFC 9113 §5.1.1): retire this connection, the pool opens another.
-            self.pool.requeue([exchange])
+            self.owner.requeue([exchange])
             self.begin_draining("stream identifiers exhausted")
             return
-        except h2.exceptions.TooManyStreamsError:
+        except jh2.exceptions.TooManyStreamsError:
             # Our count disagrees with h2's; trust h2 and wait for a stream to close.
             self.max_streams = self.active
-            self.pool.requeue([exchange])
+            self.owner.requeue([exchange])
             return
-        except h2.exceptions.ProtocolError as exc:
+        except jh2.exceptions.ProtocolError as exc:
             # h2's view of the connection disagrees with ours (a bug, ours or h2's): nothing was
             # sent for this request, and the connection is not to be trusted any more.
             if not exchange.future.done():
                 exchange.future.set_exception(
-                    TransportError(f"cannot open a stream to {self.pool.authority}: {exc}", maybe_processed=False)
+                    TransportError(f"cannot open a stream to {self.authority}: {exc}", maybe_processed=False)
                 )
-            self.kill(f"HTTP/2 state error on the connection to {self.pool.authority}: {exc}", graceful=True)
+            self.kill(f"HTTP/2 state error on the connection to {self.authority}: {exc}", graceful=True)
             return
         exchange.connection = self
         exchange.stream_id = stream_id
@@ -387,9 +430,8 @@ class Connection(asyncio.Protocol):
         self._blocked.pop(stream_id, None)
         self.active -= 1
         if self.state in (OPEN, DRAINING):
-            with contextlib.suppress(h2.exceptions.StreamClosedError):
+            with contextlib.suppress(jh2.exceptions.StreamClosedError):
                 self._h2.reset_stream(stream_id, code)
-            self._h2.forget(stream_id)
             if not self.receiving and not self._flush_scheduled:
                 self._flush_scheduled = True
                 self._loop.call_soon(self._flush)
@@ -397,18 +439,18 @@ class Connection(asyncio.Protocol):
 
     # -- receiving --------------------------------------------------------------------------------
 
-    def _handle(self, events: list[h2.events.Event]) -> None:
+    def _handle(self, events: list[jh2.events.Event]) -> None:
         h2c = self._h2
         exchanges = self._exchanges
         for event in events:
             kind = type(event)
-            if kind is h2.events.ResponseReceived:
-                assert isinstance(event, h2.events.ResponseReceived)
+            if kind is jh2.events.ResponseReceived:
+                assert isinstance(event, jh2.events.ResponseReceived)
                 exchange = exchanges.get(event.stream_id)
                 if exchange is not None:
                     self._on_response(exchange, event.headers)
-            elif kind is h2.events.DataReceived:
-                assert isinstance(event, h2.events.DataReceived)
+            elif kind is jh2.events.DataReceived:
+                assert isinstance(event, jh2.events.DataReceived)
                 stream_id = event.stream_id
                 if event.flow_controlled_length:
                     # Hand the window back at once: we buffer the body ourselves (RFC 9113 §6.9). Also
@@ -428,27 +470,24 @@ class Connection(asyncio.Protocol):
                         exchange.chunks = [data]
                     else:
                         exchange.chunks.append(data)
-            elif kind is h2.events.StreamEnded:
-                assert isinstance(event, h2.events.StreamEnded)
+            elif kind is jh2.events.StreamEnded:
+                assert isinstance(event, jh2.events.StreamEnded)
                 exchange = exchanges.pop(event.stream_id, None)
                 if exchange is not None:
                     self._complete(exchange)
-            elif kind is h2.events.StreamReset:
-                assert isinstance(event, h2.events.StreamReset)
+            elif kind is jh2.events.StreamReset:
+                assert isinstance(event, jh2.events.StreamReset)
                 self._on_reset(event)
-            elif kind is h2.events.WindowUpdated:
-                assert isinstance(event, h2.events.WindowUpdated)
+            elif kind is jh2.events.WindowUpdated:
+                assert isinstance(event, jh2.events.WindowUpdated)
                 self._on_window_update(event.stream_id)
-            elif kind is h2.events.RemoteSettingsChanged:
-                assert isinstance(event, h2.events.RemoteSettingsChanged)
+            elif kind is jh2.events.RemoteSettingsChanged:
+                assert isinstance(event, jh2.events.RemoteSettingsChanged)
                 self._on_settings(event)
-            elif kind is h2.events.ConnectionTerminated:
-                assert isinstance(event, h2.events.ConnectionTerminated)
-                self._on_goaway(event)
-            elif kind is h2.events.PingAckReceived:
+            elif kind is jh2.events.PingAckReceived:
                 self._on_ping_ack()
-            elif kind is h2.events.InformationalResponseReceived:
-                assert isinstance(event, h2.events.InformationalResponseReceived)
+            elif kind is jh2.events.InformationalResponseReceived:
+                assert isinstance(event, jh2.events.InformationalResponseReceived)
                 # h2 takes any :status starting with "1" for a 1xx; "1000" or "1xx" is malformed.
                 exchange = exchanges.get(event.stream_id)
                 if exchange is not None and not _valid_informational(event.headers):
@@ -462,14 +501,13 @@ class Connection(asyncio.Protocol):
             # The server answered before reading all of the body: RFC 9113 §8.1 lets us stop
             # sending it with RST_STREAM(NO_ERROR).
             self._blocked.pop(exchange.stream_id, None)
-            with contextlib.suppress(h2.exceptions.StreamClosedError):
+            with contextlib.suppress(jh2.exceptions.StreamClosedError):
                 self._h2.reset_stream(exchange.stream_id, ErrorCodes.NO_ERROR)
-        self._h2.forget(exchange.stream_id)
         future = exchange.future
         if not future.done():
             headers = exchange.response_headers
             if headers is None:
-                future.set_exception(TransportError(f"{self.pool.authority} ended a stream without a response"))
+                future.set_exception(TransportError(f"{self.authority} ended a stream without a response"))
             else:
                 chunks = exchange.chunks
                 if chunks is None:
@@ -481,7 +519,7 @@ class Connection(asyncio.Protocol):
                 future.set_result(Response(exchange.status, headers, body))
         self._released()
 
-    def _on_response(self, exchange: Exchange, raw: list[Header]) -> None:
+    def _on_response(self, exchange: Exchange, raw: list[tuple[bytes, bytes]]) -> None:
         """Read a response's HEADERS: exactly one valid ``:status``, first, then the fields."""
         status = -1
         malformed = False
@@ -508,7 +546,7 @@ class Connection(asyncio.Protocol):
         exchange.status = status
         exchange.response_headers = headers
 
-    def _refuse_head(self, exchange: Exchange, raw: list[Header]) -> None:
+    def _refuse_head(self, exchange: Exchange, raw: list[tuple[bytes, bytes]]) -> None:
         """A malformed response (RFC 9113 §8.1.1): a stream error of type PROTOCOL_ERROR, not an answer.
 
         The server did receive the request and may have acted on it; we only cannot read what it
@@ -530,7 +568,7 @@ class Connection(asyncio.Protocol):
             quoted = excerpt(statuses[0].decode("latin-1"), 40, quote=True)
             problem = f":status {quoted} is not a three-digit status code of 200-599"
         error = TransportError(
-            f"{self.pool.authority} sent a malformed response ({problem}; RFC 9113 §8.3.2), "
+            f"{self.authority} sent a malformed response ({problem}; RFC 9113 §8.3.2), "
             "so whether the request was processed is unknown",
             maybe_processed=True,
         )
@@ -545,7 +583,7 @@ class Connection(asyncio.Protocol):
         """
         limit = self._max_body
         error = TransportError(
-            f"{self.pool.authority} sent a response body over the limit of {limit} bytes "
+            f"{self.authority} sent a response body over the limit of {limit} bytes "
             f"({received} bytes received when the stream was reset)",
             maybe_processed=True,  # it answered, so it had the request
         )
@@ -557,22 +595,21 @@ class Connection(asyncio.Protocol):
             exchange.future.set_exception(error)
         self.cancel(exchange, code)
 
-    def _on_reset(self, event: h2.events.StreamReset) -> None:
+    def _on_reset(self, event: jh2.events.StreamReset) -> None:
         exchange = self._exchanges.pop(event.stream_id, None)
         if exchange is None:
             return
         self._blocked.pop(event.stream_id, None)
-        self._h2.forget(event.stream_id)
         self.active -= 1
         if event.error_code == ErrorCodes.REFUSED_STREAM:
             # RFC 9113 §8.7: REFUSED_STREAM guarantees the server did no processing, so the request
             # can go again (the server was probably over its stream limit; it restarts at the front).
-            self.pool.resend([exchange], "REFUSED_STREAM")
+            self.owner.resend([exchange], "REFUSED_STREAM")
         elif not exchange.future.done():
             # Any other reset may come after the server acted on the request (RFC 9113 §8.7).
             exchange.future.set_exception(
                 TransportError(
-                    f"{self.pool.authority} reset the stream with {_code_name(event.error_code)}",
+                    f"{self.authority} reset the stream with {_code_name(event.error_code)}",
                     maybe_processed=True,
                 )
             )
@@ -589,23 +626,22 @@ class Connection(asyncio.Protocol):
             if blocked is not None:
                 self._send_body(blocked)
 
-    def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
+    def _on_settings(self, event: jh2.events.RemoteSettingsChanged) -> None:
         # RFC 9113 §6.5.2: the limit may change at any time (APNs starts at 1 with token auth and
         # raises it after the first accepted JWT); never exceed the current one. New streams start
         # only after the whole received batch is handled, so a lower limit announced in a second
         # SETTINGS frame right behind the first is respected from the start.
-        self.max_streams = min(self._h2.remote_settings.max_concurrent_streams, self.pool.engine.max_streams_cap)
+        self.max_streams = min(self._h2.remote_settings.max_concurrent_streams, self._config.max_streams_cap)
         self.wants_fill = True
-        if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
+        if jh2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
             self._on_window_update(0)  # stream windows may have grown (RFC 9113 §6.9.2)
 
-    def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
-        last = event.last_stream_id if event.last_stream_id is not None else 0
+    def _on_goaway(self, last: int, error_code: int, additional_data: bytes) -> None:
         detail = ""
-        if event.additional_data:
+        if additional_data:
             # APNs puts the same {"reason": ...} JSON as in response bodies here (e.g. Shutdown).
-            detail = ": " + event.additional_data[:200].decode("utf-8", "replace")
-        reason = f"{self.pool.authority} sent GOAWAY with {_code_name(event.error_code)}{detail}"
+            detail = ": " + additional_data[:200].decode("utf-8", "replace")
+        reason = f"{self.authority} sent GOAWAY with {_code_name(error_code)}{detail}"
         _log.debug("%s (last stream %d, %d in flight)", reason, last, self.active)
         self.begin_draining(reason)
         # RFC 9113 §6.8: streams above last_stream_id were not and will not be processed; they are
@@ -616,7 +652,7 @@ class Connection(asyncio.Protocol):
             self._blocked.pop(exchange.stream_id, None)
             self.active -= 1
         if unprocessed:
-            self.pool.resend(unprocessed, "GOAWAY")
+            self.owner.resend(unprocessed, "GOAWAY")
         if not self._exchanges:
             self._close_transport()
 
@@ -625,8 +661,9 @@ class Connection(asyncio.Protocol):
     def _released(self) -> None:
         """A stream closed: give its slot to a queued exchange, or finish closing a draining connection."""
         if self.state == OPEN:
-            if self.pool.pending:
-                self.pool.fill(self)  # deferred to the end of the batch when we are receiving
+            # The slot goes to a waiting request, or the pool notes the room for the next one
+            # (deferred to the end of the batch when we are receiving).
+            self.owner.fill(self)
         elif self.state == DRAINING and not self._exchanges:
             self._close_transport()
 
@@ -639,7 +676,7 @@ class Connection(asyncio.Protocol):
             if was_connecting and not self.ready.done():
                 self.failure = TransportError(reason, maybe_processed=False)
                 self.ready.set_result(False)
-            self.pool.connection_retired(self)
+            self.owner.connection_retired(self)
 
     def _close_transport(self) -> None:
         """Say goodbye (our GOAWAY, RFC 9113 §6.8) and close; nothing is left in flight."""
@@ -647,7 +684,7 @@ class Connection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         self._cancel_timers()
-        with contextlib.suppress(h2.exceptions.ProtocolError):  # h2 already considers it closed
+        with contextlib.suppress(jh2.exceptions.ProtocolError):  # h2 already considers it closed
             self._h2.close_connection()
         self._flush()
         transport.close()
@@ -675,7 +712,7 @@ class Connection(asyncio.Protocol):
             # Frames still buffered belong to requests just failed as never sent: they must stay
             # unsent, so only our GOAWAY goes out.
             self._h2.clear_outbound_data_buffer()
-            with contextlib.suppress(h2.exceptions.ProtocolError):
+            with contextlib.suppress(jh2.exceptions.ProtocolError):
                 self._h2.close_connection()
             data = self._h2.data_to_send()
             if data:
@@ -710,19 +747,19 @@ class Connection(asyncio.Protocol):
         self.active = 0
         if self._transport is None and not self.closed.done():
             self.closed.set_result(None)  # no socket (never connected, or already gone): nothing to wait for
-        self.pool.connection_closed(self, resend, was_connecting=was_connecting)
+        self.owner.connection_closed(self, resend, was_connecting=was_connecting)
 
     # -- liveness ---------------------------------------------------------------------------------
 
     def _arm_idle_timer(self, delay: float) -> None:
-        if self.pool.engine.idle_ping_interval > 0:
+        if self._config.idle_ping_interval > 0:
             self._idle_timer = self._loop.call_later(delay, self._on_idle_timer)
 
     def _on_idle_timer(self) -> None:
         self._idle_timer = None
         if self.state not in (OPEN, DRAINING) or self._ping_timer is not None:
             return
-        interval = self.pool.engine.idle_ping_interval
+        interval = self._config.idle_ping_interval
         quiet = self._loop.time() - self._last_seen
         if quiet < interval:
             self._arm_idle_timer(interval - quiet)
@@ -731,21 +768,21 @@ class Connection(asyncio.Protocol):
         # request finds out the hard way. NATs and load balancers drop idle flows without a word.
         self._h2.ping(next(_ping_payloads).to_bytes(8, "big"))
         self._flush()
-        self.pool.engine.pings_sent += 1
-        self._ping_timer = self._loop.call_later(self.pool.engine.ping_timeout, self._on_ping_timeout)
+        self._stats.pings_sent += 1
+        self._ping_timer = self._loop.call_later(self._config.ping_timeout, self._on_ping_timeout)
 
     def _on_ping_ack(self) -> None:
         if self._ping_timer is not None:
             self._ping_timer.cancel()
             self._ping_timer = None
-            self._arm_idle_timer(self.pool.engine.idle_ping_interval)
+            self._arm_idle_timer(self._config.idle_ping_interval)
 
     def _on_ping_timeout(self) -> None:
         self._ping_timer = None
-        timeout = self.pool.engine.ping_timeout
-        _log.warning("%s did not answer a PING within %.1f s; replacing the connection", self.pool.authority, timeout)
-        self.pool.engine.dead_connections += 1
-        self.kill(f"{self.pool.authority} did not answer a PING within {timeout:.1f} s", graceful=False)
+        timeout = self._config.ping_timeout
+        _log.warning("%s did not answer a PING within %.1f s; replacing the connection", self.authority, timeout)
+        self._stats.dead_connections += 1
+        self.kill(f"{self.authority} did not answer a PING within {timeout:.1f} s", graceful=False)
 
     def _cancel_timers(self) -> None:
         if self._idle_timer is not None:

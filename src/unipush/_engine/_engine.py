@@ -5,18 +5,16 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from hpack import NeverIndexedHeaderTuple
+from jh2.hpack import NeverIndexedHeaderTuple
 
-from unipush._engine._exchange import MAX_RESPONSE_BODY, Exchange, Response
-from unipush._engine._http1 import Http1Pool, Http1Settings
+from unipush._engine._config import MAX_RESPONSE_BODY, PING_TIMEOUT, EngineConfig, EngineStats
+from unipush._engine._exchange import Exchange, Field, Response
+from unipush._engine._http1 import Http1Pool
 from unipush._engine._pool import Pool, authority_of
 from unipush._errors import TimeoutError, TransportError  # noqa: A004 - unipush's own TimeoutError
-
-if TYPE_CHECKING:
-    from hpack.struct import HeaderWeaklyTyped
 
 __all__ = ["Engine"]
 
@@ -30,21 +28,13 @@ _NEVER_INDEXED = frozenset({"authorization", "apns-id"})
 # Connection-specific fields are forbidden in HTTP/2 (RFC 9113 §8.2.2); ``host`` becomes :authority.
 _DROPPED = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "te"})
 
+# RFC 7301 §3.1: the protocols we offer, in order of preference. Provider APIs choose "h2"; a server
+# that chooses "http/1.1" (or answers no ALPN at all) gets the HTTP/1.1 keep-alive pool (``_http1``).
+_ALPN = ["h2", "http/1.1"]
+
 _METHODS: dict[str, tuple[bytes, bytes]] = {
     method: (b":method", method.encode()) for method in ("POST", "GET", "PUT", "DELETE", "PATCH", "HEAD")
 }
-
-# Without traffic, a PING that gets no answer within this many seconds means the connection is dead.
-_PING_TIMEOUT = 5.0
-
-# RFC 7301 §3.1: the protocols we offer, in order of preference. Provider APIs choose "h2"; a server
-# that chooses "http/1.1" (or does not answer ALPN) gets the HTTP/1.1 keep-alive pool.
-_ALPN = ["h2", "http/1.1"]
-
-
-def _http1_opened(pool: Pool | Http1Pool) -> int:
-    http1 = pool if isinstance(pool, Http1Pool) else pool.http1
-    return 0 if http1 is None else http1.connections_opened
 
 
 class _Route:
@@ -61,9 +51,6 @@ class _Route:
 class Engine:
     """A lean HTTP/2 client for provider APIs: pooled, multiplexed, flow-controlled, GOAWAY-safe.
 
-    An origin whose server chooses HTTP/1.1 by ALPN is served over a small pool of persistent HTTP/1.1
-    connections instead (``_http1``), with the same timeouts, limits and errors.
-
     One pool per origin (scheme, host, port) with up to ``connections_per_origin`` long-lived
     connections, opened lazily. A request takes a free stream on the first connection with room;
     when every connection is at the server's ``SETTINGS_MAX_CONCURRENT_STREAMS`` (capped at
@@ -71,6 +58,9 @@ class Engine:
     server provably did not process (above a GOAWAY's last stream, or refused with REFUSED_STREAM)
     are resent transparently; everything else that goes wrong raises ``TransportError`` with
     ``maybe_processed`` telling the retry policy whether a resend could duplicate a notification.
+
+    An origin whose server chooses HTTP/1.1 by ALPN is served over a small pool of persistent HTTP/1.1
+    connections instead (``_http1``), with the same timeouts, limits and errors.
 
     The engine binds to the event loop of its first request and must only be used from that loop.
     It sets the ALPN protocols of ``ssl_context`` to ``["h2", "http/1.1"]``.
@@ -88,6 +78,7 @@ class Engine:
             them) before the waiting requests fail.
         max_response_body: bytes of body read per response (``MAX_RESPONSE_BODY``, 256 KiB, by
             default); a longer one fails its request with ``TransportError`` and its stream is reset.
+        ping_timeout: seconds an idle-check PING may go unanswered before the connection is replaced.
         cleartext_http2: ``http://`` origins speak HTTP/1.1 unless this is True, when they speak
             cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3). ALPN decides for ``https://``.
         http1_connections_per_origin: persistent connections per HTTP/1.1 origin; each carries one
@@ -95,6 +86,9 @@ class Engine:
         http1_idle_timeout: seconds an HTTP/1.1 connection may stay unused before we close it,
             shorter than common servers' keep-alive timeouts (5 s) so a reused connection is not
             one the server is closing at that moment. ``0`` keeps idle connections open.
+
+    The settings end up in ``config`` (an ``EngineConfig``), the counters in ``counters`` (an
+    ``EngineStats``); pools and connections get both when they are made, never the engine itself.
     """
 
     def __init__(
@@ -108,61 +102,35 @@ class Engine:
         max_connect_attempts: int = 3,
         origin_ssl_contexts: Mapping[tuple[str, int], ssl.SSLContext] | None = None,
         max_response_body: int = MAX_RESPONSE_BODY,
+        ping_timeout: float = PING_TIMEOUT,
         cleartext_http2: bool = False,
         http1_connections_per_origin: int = 10,
         http1_idle_timeout: float = 4.0,
     ) -> None:
-        if connect_timeout <= 0:
-            raise ValueError("connect_timeout must be positive")
-        if connections_per_origin < 1:
-            raise ValueError("connections_per_origin must be at least 1")
-        if max_streams_cap < 1:
-            raise ValueError("max_streams_cap must be at least 1")
-        if idle_ping_interval < 0:
-            raise ValueError("idle_ping_interval must be 0 (off) or positive")
-        if max_connect_attempts < 1:
-            raise ValueError("max_connect_attempts must be at least 1")
-        if max_response_body < 0:
-            raise ValueError("max_response_body must be 0 or more bytes")
-        if http1_connections_per_origin < 1:
-            raise ValueError("http1_connections_per_origin must be at least 1")
-        if http1_idle_timeout < 0:
-            raise ValueError("http1_idle_timeout must be 0 (off) or positive")
-        # RFC 9113 §3.2: HTTP/2 over TLS is chosen with ALPN; we offer HTTP/1.1 as the fallback.
+        self.config = EngineConfig(
+            connect_timeout=connect_timeout,
+            connections_per_origin=connections_per_origin,
+            max_streams_cap=max_streams_cap,
+            idle_ping_interval=idle_ping_interval,
+            ping_timeout=ping_timeout,
+            max_connect_attempts=max_connect_attempts,
+            max_response_body=max_response_body,
+            cleartext_http2=cleartext_http2,
+            http1_connections_per_origin=http1_connections_per_origin,
+            http1_idle_timeout=http1_idle_timeout,
+        )
+        self.counters = EngineStats()
+        # RFC 9113 §3.2: HTTP/2 over TLS is chosen with ALPN; HTTP/1.1 is offered as the fallback.
         ssl_context.set_alpn_protocols(_ALPN)
         self.ssl_context = ssl_context
         # Per-(host, port) contexts: APNs certificate auth presents its client certificate to APNs only.
         self._origin_ssl_contexts = dict(origin_ssl_contexts or {})
         for context in self._origin_ssl_contexts.values():
             context.set_alpn_protocols(_ALPN)
-        self.connect_timeout = connect_timeout
-        self.connections_per_origin = connections_per_origin
-        self.max_streams_cap = max_streams_cap
-        self.idle_ping_interval = idle_ping_interval
-        self.max_connect_attempts = max_connect_attempts
-        self.max_response_body = max_response_body
-        self.cleartext_http2 = cleartext_http2
-        self.http1_settings = Http1Settings(
-            connect_timeout=connect_timeout,
-            max_connections=http1_connections_per_origin,
-            max_connect_attempts=max_connect_attempts,
-            max_response_body=max_response_body,
-            idle_timeout=http1_idle_timeout,
-        )
-        self.ping_timeout = _PING_TIMEOUT
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pools: dict[tuple[str, str, int], Pool | Http1Pool] = {}
         self._routes: dict[str, _Route] = {}
         self._closed = False
-        # Counters behind ``stats``; plain attributes because the hot path bumps some of them.
-        self.requests = 0
-        self.resends = 0
-        self.timeouts = 0
-        self.connections_opened = 0
-        self.reconnects = 0
-        self.connect_failures = 0
-        self.pings_sent = 0
-        self.dead_connections = 0
 
     async def request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes, *, timeout: float | None
@@ -198,7 +166,7 @@ class Engine:
         route = self._routes.get(origin)
         if route is None:
             route = self._route(origin)
-        fields: list[HeaderWeaklyTyped] = [
+        fields: list[Field] = [
             _METHODS.get(method) or (b":method", method.encode()),
             route.scheme,
             route.authority,
@@ -212,7 +180,7 @@ class Engine:
                 fields.append((name, value))
         pool = route.pool
         exchange = Exchange(fields, body, loop.create_future())
-        self.requests += 1
+        self.counters.requests += 1
         pool.submit(exchange)
         timer = None if timeout is None else loop.call_later(timeout, self._expire, pool, exchange, timeout)
         try:
@@ -227,8 +195,8 @@ class Engine:
     def _expire(self, pool: Pool | Http1Pool, exchange: Exchange, timeout: float) -> None:
         if exchange.future.done():
             return
-        self.timeouts += 1
-        sent = pool.is_sent(exchange)
+        self.counters.timeouts += 1
+        sent = exchange.connection is not None
         where = "response" if sent else "free stream or connection"
         pool.expire(
             exchange,
@@ -253,7 +221,7 @@ class Engine:
         pool = self._pools.get(key)
         if pool is None:
             assert self._loop is not None
-            if scheme == "http" and not self.cleartext_http2:
+            if scheme == "http" and not self.config.cleartext_http2:
                 # RFC 9112: without TLS there is no ALPN to ask; HTTP/1.1 is what a plain server speaks.
                 pool = Http1Pool(
                     loop=self._loop,
@@ -261,10 +229,13 @@ class Engine:
                     port=port,
                     authority=authority_of(host, port, scheme),
                     ssl_context=None,
-                    settings=self.http1_settings,
+                    config=self.config,
+                    stats=self.counters,
                 )
             else:
-                pool = Pool(self, self._loop, scheme, host, port)
+                pool = Pool(
+                    self.config, self.counters, self._loop, scheme, host, port, self.ssl_context_for(host, port)
+                )
             self._pools[key] = pool
         route = self._routes[origin] = _Route(pool, scheme)
         return route
@@ -277,14 +248,7 @@ class Engine:
     def stats(self) -> dict[str, Any]:
         """Counters since creation: connections opened, requests, transparent resends, reconnects..."""
         return {
-            "connections_opened": self.connections_opened + sum(_http1_opened(p) for p in self._pools.values()),
-            "reconnects": self.reconnects,
-            "requests": self.requests,
-            "resends": self.resends,
-            "timeouts": self.timeouts,
-            "connect_failures": self.connect_failures,
-            "pings_sent": self.pings_sent,
-            "dead_connections": self.dead_connections,
+            **self.counters.as_dict(),
             "open_connections": sum(pool.open_connections for pool in self._pools.values()),
             "in_flight": sum(pool.in_flight for pool in self._pools.values()),
             "queued_requests": sum(len(pool.pending) for pool in self._pools.values()),

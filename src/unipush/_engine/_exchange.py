@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeAlias
 
-if TYPE_CHECKING:
-    from hpack.struct import HeaderWeaklyTyped
+from unipush._engine._config import MAX_RESPONSE_BODY
 
-    from unipush._engine._connection import Connection
+__all__ = ["MAX_RESPONSE_BODY", "Carrier", "Exchange", "Field", "Response"]
 
-__all__ = ["MAX_RESPONSE_BODY", "Exchange", "Response"]
+Field: TypeAlias = "tuple[bytes, bytes] | tuple[str, str]"
+"""One request header field as the engine hands it to the HTTP/2 library (names lower-case)."""
 
-MAX_RESPONSE_BODY = 256 * 1024
-"""Bytes of response body the engine reads per response before it gives up on the stream.
 
-Provider answers are tiny: APNs sends at most a ``{"reason": ...}`` of a few dozen bytes, FCM a
-``google.rpc.Status`` of a few hundred, push services a short text or JSON. 256 KiB is far above any
-of them and still bounds what one hostile or broken server can make a client buffer per stream
-(``max_streams_cap`` streams at once). A longer body fails the request with ``TransportError``.
-"""
+class Carrier(Protocol):
+    """What an exchange knows of the connection it is on: how to take it off again."""
+
+    def cancel(self, exchange: Exchange) -> None:
+        """Stop the exchange's stream (RST_STREAM(CANCEL)) and free its slot."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +52,11 @@ class Exchange:
         "stream_id",
     )
 
-    def __init__(self, headers: list[HeaderWeaklyTyped], body: bytes, future: asyncio.Future[Response]) -> None:
+    def __init__(self, headers: list[Field], body: bytes, future: asyncio.Future[Response]) -> None:
         self.headers = headers
         self.body = body
         self.future = future
-        self.connection: Connection | None = None  # set while the request is on a stream
+        self.connection: Carrier | None = None  # set while the request is on a stream
         self.stream_id = 0
         self.offset = 0  # body bytes handed to h2 so far
         self.resends = 0

@@ -19,15 +19,16 @@ import asyncio
 import logging
 import ssl
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import h11
 
+from unipush._engine._config import EngineConfig, EngineStats
 from unipush._engine._exchange import Exchange, Response
 from unipush._errors import TransportError
 from unipush._excerpt import excerpt
 
-__all__ = ["Http1Pool", "Http1Settings", "request_line"]
+__all__ = ["Http1Pool", "request_line"]
 
 _log = logging.getLogger("unipush.engine")
 
@@ -41,17 +42,6 @@ _OURS = frozenset({b"host", b"content-length", b"transfer-encoding", b"connectio
 
 # States of one connection.
 _CONNECTING, _IDLE, _BUSY, _CLOSED = range(4)
-
-
-@dataclass(frozen=True, slots=True)
-class Http1Settings:
-    """What an HTTP/1.1 pool needs from the engine's configuration."""
-
-    connect_timeout: float
-    max_connections: int
-    max_connect_attempts: int
-    max_response_body: int
-    idle_timeout: float
 
 
 def request_line(exchange: Exchange) -> tuple[bytes, bytes, bytes, list[tuple[bytes, bytes]]]:
@@ -257,7 +247,7 @@ class _Connection(asyncio.Protocol):
 
     def _on_data(self, data: bytes) -> bool:
         self._received += len(data)
-        limit = self.pool.settings.max_response_body
+        limit = self.pool.config.max_response_body
         if self._received > limit:
             self._fail(
                 TransportError(
@@ -343,9 +333,11 @@ class _Connection(asyncio.Protocol):
 
     # -- closing ----------------------------------------------------------------------------------
 
-    def cancel(self) -> None:
-        """The caller gave up on the request in flight: HTTP/1.1 can only say so by closing."""
-        self.exchange = None
+    def cancel(self, exchange: Exchange) -> None:
+        """The caller gave up on ``exchange`` (in flight here): HTTP/1.1 can only say so by closing."""
+        if self.exchange is exchange:
+            self.exchange = None
+            self.pool.finished(self, exchange)
         self._close_quietly()
 
     def _unusable(self, problem: str) -> None:
@@ -389,7 +381,7 @@ class _Connection(asyncio.Protocol):
             self._transport.abort()
 
     def _arm_idle(self) -> None:
-        timeout = self.pool.settings.idle_timeout
+        timeout = self.pool.config.http1_idle_timeout
         if timeout > 0:
             self._idle_timer = self.pool.loop.call_later(timeout, self._on_idle)
 
@@ -407,7 +399,7 @@ class _Connection(asyncio.Protocol):
 
 
 class Http1Pool:
-    """Up to ``settings.max_connections`` persistent HTTP/1.1 connections to one origin.
+    """Up to ``config.http1_connections_per_origin`` persistent HTTP/1.1 connections to one origin.
 
     The interface is the HTTP/2 ``Pool``'s (``submit``, ``expire``, ``abandon``, ``shut_down``,
     ``wait_closed``, ``open_connections``, ``in_flight``, ``pending``), so the engine routes an origin
@@ -422,14 +414,16 @@ class Http1Pool:
         port: int,
         authority: str,
         ssl_context: ssl.SSLContext | None,
-        settings: Http1Settings,
+        config: EngineConfig,
+        stats: EngineStats,
     ) -> None:
         self.loop = loop
         self.host = host
         self.port = port
         self.authority = authority
         self._ssl = ssl_context
-        self.settings = settings
+        self.config = config
+        self._stats = stats
         self.pending: deque[Exchange] = deque()
         self._idle: list[_Connection] = []  # most recently used last: reused first (warm, least likely closed)
         self._busy: dict[int, _Connection] = {}  # id(exchange) → its connection
@@ -440,8 +434,6 @@ class Http1Pool:
         self._closed = False
         self._closing: list[_Connection] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self.connections_opened = 0
-        self.connect_failures = 0
 
     @property
     def closing(self) -> bool:
@@ -457,10 +449,6 @@ class Http1Pool:
     def in_flight(self) -> int:
         """Requests on a connection right now."""
         return len(self._busy)
-
-    def is_sent(self, exchange: Exchange) -> bool:
-        """Whether ``exchange`` is on a connection (not only queued)."""
-        return id(exchange) in self._busy
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -480,13 +468,15 @@ class Http1Pool:
         self.pending.append(exchange)
         self._maybe_connect()
 
-    def adopt(self, transport: asyncio.Transport) -> None:
-        """Take over a connected socket whose ALPN chose HTTP/1.1 (found while opening an HTTP/2 one)."""
+    def adopt(self, hand_over: Callable[[asyncio.Protocol], None]) -> None:
+        """Take over a connected socket whose ALPN chose HTTP/1.1 (found while opening an HTTP/2 one).
+
+        ``hand_over`` makes the new connection the transport's protocol and replays what arrived.
+        """
         connection = _Connection(self)
         self._all.add(connection)
-        self.connections_opened += 1
-        transport.set_protocol(connection)
-        connection.connection_made(transport)
+        self._stats.connections_opened += 1
+        hand_over(connection)
         if connection.state == _IDLE:
             self._idle.append(connection)
             self._fill()
@@ -499,18 +489,20 @@ class Http1Pool:
 
     def abandon(self, exchange: Exchange) -> None:
         """Nobody waits for ``exchange`` any more: a queued one is skipped lazily, a sent one closes its connection."""
-        connection = self._busy.pop(id(exchange), None)
+        connection = self._busy.get(id(exchange))
         if connection is not None:
-            connection.cancel()
+            connection.cancel(exchange)
             self._maybe_connect()
 
     def _start(self, connection: _Connection, exchange: Exchange) -> None:
         self._busy[id(exchange)] = connection
+        exchange.connection = connection  # Engine reads it: "sent" for timeouts, cancel() on abandon
         connection.start(exchange)
 
     def finished(self, connection: _Connection, exchange: Exchange) -> None:
         """Called by a connection when its exchange settled; an idle connection takes the next one."""
         self._busy.pop(id(exchange), None)
+        exchange.connection = None
         self._failures = 0
         if connection.state == _IDLE:
             self._idle.append(connection)
@@ -523,6 +515,7 @@ class Http1Pool:
             self._idle.remove(connection)
         if exchange is not None:
             self._busy.pop(id(exchange), None)
+            exchange.connection = None
         if not self._closed:
             self._fill()
 
@@ -557,7 +550,7 @@ class Http1Pool:
         # One connection attempt at a time until one succeeds (a dead server gets one handshake, not
         # ten); then up to the limit. O(1) per call: ``pending`` may still hold a few settled
         # exchanges (skipped lazily), so this can open a connection more than needed, never fewer.
-        limit = self.settings.max_connections if self._all else 1
+        limit = self.config.http1_connections_per_origin if self._all else 1
         room = limit - len(self._all) - self._connecting
         for _ in range(min(room, len(self.pending) - self._connecting)):
             self._connecting += 1
@@ -569,7 +562,7 @@ class Http1Pool:
         """One connection attempt, after the backoff its predecessors' failures call for."""
         from unipush._engine._pool import backoff_delay  # the HTTP/2 pool's schedule, one definition
 
-        settings = self.settings
+        config = self.config
         try:
             if self._failures:
                 await asyncio.sleep(backoff_delay(self._failures))
@@ -588,13 +581,13 @@ class Http1Pool:
                         ssl=self._ssl,
                         server_hostname=self.host if self._ssl is not None else None,
                     ),
-                    settings.connect_timeout,
+                    config.connect_timeout,
                 )
                 await connection.connected
             except (OSError, asyncio.TimeoutError, TransportError) as exc:
                 connection.abort()
                 if type(exc) is asyncio.TimeoutError:
-                    self._note_failure(f"timed out after {settings.connect_timeout:g} s", None)
+                    self._note_failure(f"timed out after {config.connect_timeout:g} s", None)
                 else:
                     self._note_failure(str(exc), exc)
                 return
@@ -603,7 +596,7 @@ class Http1Pool:
             if self.closing:  # shut down while this connection was being opened
                 connection.close("the engine was closed")
                 return
-            self.connections_opened += 1
+            self._stats.connections_opened += 1
             self._all.add(connection)
             self._idle.append(connection)
         finally:
@@ -618,6 +611,7 @@ class Http1Pool:
             self._idle.remove(connection)
         if exchange is not None:
             self._busy.pop(id(exchange), None)
+            exchange.connection = None
             if not exchange.future.done():
                 self.pending.appendleft(exchange)
         self._note_failure(reason, None)
@@ -626,9 +620,9 @@ class Http1Pool:
 
     def _note_failure(self, message: str, cause: BaseException | None) -> None:
         """Count a failed connection attempt; after ``max_connect_attempts`` in a row the waiting requests fail."""
-        self.connect_failures += 1
+        self._stats.connect_failures += 1
         self._failures += 1
-        attempts = self.settings.max_connect_attempts
+        attempts = self.config.max_connect_attempts
         _log.info(
             "connecting to %s (HTTP/1.1) failed (try %d of %d): %s", self.authority, self._failures, attempts, message
         )
