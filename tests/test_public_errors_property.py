@@ -505,6 +505,8 @@ NOT_FUZZED = {
     "BatchResult",
     "TopicManagementResult",
     "Outcome",
+    "OutcomeCount",
+    "ResultSummary",
     "PreparedRequest",
     "SendResult",
     "Provider",

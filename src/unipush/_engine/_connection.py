@@ -22,6 +22,7 @@ import hpack
 import hpack.table
 from h2.errors import ErrorCodes
 
+from unipush import _telemetry
 from unipush._engine._exchange import Exchange, Response
 from unipush._errors import TransportError
 from unipush._excerpt import excerpt
@@ -581,6 +582,7 @@ class Connection(asyncio.Protocol):
             detail = ": " + event.additional_data[:200].decode("utf-8", "replace")
         reason = f"{self.pool.authority} sent GOAWAY with {_code_name(event.error_code)}{detail}"
         _log.debug("%s (last stream %d, %d in flight)", reason, last, self.active)
+        _telemetry.connection("goaway", self.pool.host, self.pool.port)
         self.begin_draining(reason)
         # RFC 9113 §6.8: streams above last_stream_id were not and will not be processed; they are
         # safe to send again on another connection. The ones at or below it may still complete.

@@ -9,6 +9,7 @@ import ssl
 from collections import deque
 from typing import TYPE_CHECKING
 
+from unipush import _telemetry
 from unipush._engine._connection import OPEN, Connection
 from unipush._errors import TransportError
 
@@ -243,6 +244,7 @@ class Pool:
             connection.close("the engine was closed")
             return
         self._open.append(connection)
+        _telemetry.connection("opened", self.host, self.port)
         engine = self.engine
         engine.connections_opened += 1
         if self._opened >= engine.connections_per_origin:
@@ -261,6 +263,8 @@ class Pool:
 
     def connection_closed(self, connection: Connection, unsent: list[Exchange], *, was_connecting: bool) -> None:
         """A connection ended; ``unsent`` were on it but never written, so they simply go again."""
+        if not was_connecting:
+            _telemetry.connection("closed", self.host, self.port)
         if connection in self._open:
             self._open.remove(connection)
         self._others.discard(connection)
