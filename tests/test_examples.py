@@ -28,6 +28,7 @@ EXPECTED = {
     "fcm_topics.py": "the topic message reached 3 devices",
     "celery_campaign.py": "after: 950 devices",
     "safe_pruning.py": "fixed: 48 delivered, 2 dead, 48 devices kept",
+    "prometheus_metrics.py": 'unipush_notifications_total{error_type="UNREGISTERED",messaging_system="fcm"',
 }
 NEEDS = {"fastapi_app.py": ["fastapi"], "celery_campaign.py": ["celery", "redis"]}
 # Programs an example's demo starts (the test skips, saying so, where one is missing).

@@ -96,7 +96,8 @@ def _batch_with_faults(otel: Telemetry, sandbox: Sandbox) -> None:
     (batch_span,) = [s for s in spans if s.name == "send batch"]
     assert len(sends) == 8
     assert {link.context.span_id for link in batch_span.links} == {s.context.span_id for s in sends}
-    assert batch_span.attributes is not None and batch_span.attributes["messaging.batch.message_count"] == 8
+    assert batch_span.attributes is not None
+    assert batch_span.attributes["messaging.batch.message_count"] == 8
     by_target = {str(s.attributes["unipush.target"]): s for s in sends if s.attributes}
     assert sorted(by_target) == sorted(t.short() for t in targets)
 
@@ -106,8 +107,9 @@ def _batch_with_faults(otel: Telemetry, sandbox: Sandbox) -> None:
     assert retried.attributes["unipush.outcome"] == "delivered"
     assert retried.attributes["messaging.message.id"] == batch[2].message_id
     first, second = retried.events
-    assert dict(first.attributes or {}) == {"unipush.attempt": 1, "http.response.status_code": 429, "error.type": "TooManyRequests"}
-    assert dict(second.attributes or {}) == {"unipush.attempt": 2, "http.response.status_code": 200, "unipush.retry.cause": "429"}
+    status = "http.response.status_code"
+    assert dict(first.attributes or {}) == {"unipush.attempt": 1, status: 429, "error.type": "TooManyRequests"}
+    assert dict(second.attributes or {}) == {"unipush.attempt": 2, status: 200, "unipush.retry.cause": "429"}
 
     reset = by_target[g.short()]
     assert [dict(ev.attributes or {}).get("error.type") for ev in reset.events] == ["TransportError", None]
@@ -164,9 +166,11 @@ def test_async_client_send_and_stream_with_async_on_result(otel: Telemetry, sand
     spans = otel.spans()
     assert sorted(s.name for s in spans) == ["send apns", "send apns", "send batch", "send fcm", "send webpush"]
     (batch,) = [s for s in spans if s.name == "send batch"]
-    single = next(s for s in spans if s.name == "send apns" and s.start_time == min(x.start_time for x in spans))
+    single = min(spans, key=lambda s: s.start_time or 0)  # the lone send, before the stream began
+    assert single.name == "send apns"
     linked = {link.context.span_id for link in batch.links}
-    assert len(linked) == 3 and single.context.span_id not in linked  # the lone send is not in the batch
+    assert len(linked) == 3
+    assert single.context.span_id not in linked  # the lone send is not in the batch
     assert otel.points()["unipush.notifications"] == {
         attrs(system="apns", outcome="delivered"): 2,
         attrs(system="fcm", outcome="delivered"): 1,
@@ -218,14 +222,20 @@ def test_summary_counts_by_provider_outcome_and_reason(sandbox: Sandbox) -> None
         ("fcm", "delivered", "", 2),
         ("fcm", "invalid_token", "UNREGISTERED", 1),
     ]
-    assert summary.total == 5 and summary.count(outcome="delivered") == 3 and summary.count(provider="fcm") == 3
-    assert str(summary) == format_summary(summary.counts) == textwrap.dedent("""\
+    assert summary.total == 5
+    assert summary.count(outcome="delivered") == 3
+    assert summary.count(provider="fcm") == 3
+    assert (
+        str(summary)
+        == format_summary(summary.counts)
+        == textwrap.dedent("""\
         provider  outcome        reason        count   share
         apns      delivered      -                 1   20.0%
         apns      rejected       BadTopic          1   20.0%
         fcm       delivered      -                 2   40.0%
         fcm       invalid_token  UNREGISTERED      1   20.0%
         total                                      5  100.0%""")
+    )
 
 
 BLOCKER = """
@@ -272,3 +282,20 @@ def test_import_unipush_never_imports_opentelemetry_a_send_does_when_installed()
     # SEND asserts nothing was imported by ``import unipush``; the API is imported by the first send.
     out = _python(SEND)
     assert "loaded: ['opentelemetry" in out
+
+
+def test_unipush_send_prints_the_summary_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from unipush.cli import main
+
+    assert main(["send", "--sandbox", "--title", "Hi", "--link", "https://example.com/"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        textwrap.dedent("""\
+        provider  outcome    reason  count   share
+        apns      delivered  -           1   33.3%
+        fcm       delivered  -           1   33.3%
+        webpush   delivered  -           1   33.3%
+        total                            3  100.0%
+        """)
+        in out
+    )

@@ -37,7 +37,7 @@ from unipush._credentials import CredentialStore, FileStore
 from unipush._errors import ConfigurationError, UnipushError
 from unipush._model import Notification
 from unipush._processes import ProcessPool
-from unipush._results import SendResult
+from unipush._results import ResultSummary, SendResult, format_summary
 from unipush._sync import PushClient
 
 if TYPE_CHECKING:
@@ -208,6 +208,7 @@ class _SendRun:
         self.progress = progress
         self.sandbox = sandbox
         self.tally = Tally()
+        self.breakdown = ResultSummary()  # by provider, outcome and reason: the table after the summary
         self.stop: CliError | None = None
         self.warned = 0
         self.started = time.perf_counter()
@@ -292,6 +293,7 @@ class _SendRun:
 
     def _result(self, row: Row, result: SendResult) -> None:
         self.tally.add(result)
+        self.breakdown.add(result)
         if result.token_invalid and self.writer is not None:
             self.writer.write(row.raw)
         if self.as_json:
@@ -376,6 +378,8 @@ class _SendRun:
             lines.append(f"  failures: {reasons}")
         if self.writer is not None:
             lines.append(f"  invalid tokens written to {self.writer.path} ({self.writer.count:,})")
+        if len(self.breakdown):
+            lines.append(format_summary(self.breakdown.counts))
         # A dry run's stdout is JSON lines, which the summary must not break into.
         stream = self.stderr if dry_run else self.stdout
         stream.write("\n".join(lines) + "\n")
