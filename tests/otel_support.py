@@ -14,7 +14,7 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableCounter
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -41,7 +41,9 @@ class Telemetry:
 
     def __init__(self) -> None:
         delta = AggregationTemporality.DELTA
-        self.reader = InMemoryMetricReader(preferred_temporality={Counter: delta, Histogram: delta})
+        self.reader = InMemoryMetricReader(
+            preferred_temporality={Counter: delta, ObservableCounter: delta, Histogram: delta}
+        )
         self.exporter = InMemorySpanExporter()
         self.switch = _Switch(SimpleSpanProcessor(self.exporter))
         tracer_provider = TracerProvider()

@@ -74,54 +74,85 @@ MAX_BATCH_LINKS = 1000
 
 
 class _Otel:
-    """The instruments and the tracer, made once per process from the OpenTelemetry API."""
+    """The instruments and the tracer, made once per process from the OpenTelemetry API.
+
+    The counters are asynchronous (observable) instruments over plain in-process tallies: a send
+    adds one to a dict under a lock (well under a microsecond) and the SDK reads the totals when it
+    collects, instead of running its measurement pipeline several times per notification. Only the
+    duration histogram records synchronously, once per final result.
+    """
 
     def __init__(self) -> None:
         from opentelemetry import metrics, trace
+        from opentelemetry.metrics import Observation
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
         from unipush import __version__
 
-        self.trace = trace
+        self.observation = Observation
         self.kind_producer = SpanKind.PRODUCER
         self.kind_internal = SpanKind.INTERNAL
-        self.error_status = Status(StatusCode.ERROR)
         self.status = Status
         self.status_error = StatusCode.ERROR
+        self.lock = threading.Lock()
+        # Per instrument: {attribute set (a sorted tuple of pairs): total}.
+        self.tallies: dict[str, dict[tuple[tuple[str, Any], ...], int]] = {}
         meter = metrics.get_meter(SCOPE, __version__)
         self.tracer = trace.get_tracer(SCOPE, __version__)
-        self.notifications = meter.create_counter(
-            "unipush.notifications", unit="{notification}", description="Final results, by provider, outcome, reason"
-        )
         self.duration = meter.create_histogram(
             "unipush.send.duration",
             unit="s",
             description="From a send's first attempt to its final result",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
-        self.attempts = meter.create_counter(
-            "unipush.attempts", unit="{attempt}", description="Requests made (first attempts and resends)"
+        counters = {
+            "unipush.notifications": ("{notification}", "Final results, by provider, outcome and reason"),
+            "unipush.attempts": ("{attempt}", "Requests made (first attempts and resends)"),
+            "unipush.retries": ("{retry}", "Resends, by cause (429, 5xx, transport, credential refresh)"),
+            "unipush.connections": ("{event}", "Connections opened and closed, GOAWAYs received"),
+            "unipush.credential.mints": ("{credential}", "Credentials minted (APNs JWT, OAuth token, VAPID JWT)"),
+        }
+        for name, (unit, description) in counters.items():
+            self.tallies[name] = {}
+            meter.create_observable_counter(name, [self._observe(name)], unit=unit, description=description)
+        self.tallies["unipush.in_flight"] = {}
+        meter.create_observable_up_down_counter(
+            "unipush.in_flight",
+            [self._observe("unipush.in_flight")],
+            unit="{notification}",
+            description="Sends between their first attempt and their final result",
         )
-        self.retries = meter.create_counter(
-            "unipush.retries", unit="{retry}", description="Resends, by cause (429, 5xx, transport, credential)"
-        )
-        self.in_flight = meter.create_up_down_counter(
-            "unipush.in_flight", unit="{notification}", description="Sends between first attempt and final result"
-        )
-        self.connections = meter.create_counter(
-            "unipush.connections", unit="{event}", description="Connections opened, closed, and GOAWAYs received"
-        )
-        self.mints = meter.create_counter(
-            "unipush.credential.mints", unit="{credential}", description="Credentials minted (JWTs, OAuth tokens)"
-        )
-        # Attribute dicts are made once per distinct set and reused: no dict per notification.
-        self.attribute_sets: dict[tuple[object, ...], dict[str, Any]] = {}
+        self.notifications = self.tallies["unipush.notifications"]
+        self.attempts = self.tallies["unipush.attempts"]
+        self.retries = self.tallies["unipush.retries"]
+        self.connections = self.tallies["unipush.connections"]
+        self.mints = self.tallies["unipush.credential.mints"]
+        self.in_flight = self.tallies["unipush.in_flight"]
+        # Attribute dicts for the histogram are made once per distinct set and reused.
+        self.attribute_sets: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
 
-    def attributes(self, *pairs: tuple[str, object]) -> dict[str, Any]:
-        found = self.attribute_sets.get(pairs)
+    def _observe(self, name: str) -> Callable[[Any], list[Any]]:
+        def observe(_options: Any) -> list[Any]:
+            with self.lock:
+                totals = list(self.tallies[name].items())
+            return [self.observation(value, dict(key)) for key, value in totals]
+
+        return observe
+
+    def add(self, tally: dict[tuple[tuple[str, Any], ...], int], key: tuple[tuple[str, Any], ...], n: int = 1) -> None:
+        with self.lock:
+            tally[key] = tally.get(key, 0) + n
+
+    def attributes(self, key: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+        found = self.attribute_sets.get(key)
         if found is None:
-            found = self.attribute_sets[pairs] = {k: v for k, v in pairs if v is not None and v != ""}
+            found = self.attribute_sets[key] = dict(key)
         return found
+
+
+def _key(*pairs: tuple[str, object]) -> tuple[tuple[str, Any], ...]:
+    """An attribute set as a hashable key: empty values left out (a delivered result has no error.type)."""
+    return tuple(pair for pair in pairs if pair[1] is not None and pair[1] != "")
 
 
 _otel: _Otel | None = None
@@ -186,7 +217,7 @@ def begin(provider: str, target: Target) -> _Send | None:
         return None
     record = _Send(provider, target, _batch.get())
     _current.set(record)
-    otel.in_flight.add(1, otel.attributes((SYSTEM, provider)))
+    otel.add(otel.in_flight, ((SYSTEM, provider),))
     return record
 
 
@@ -195,7 +226,7 @@ def attempt(provider: str, number: int, outcome: Outcome | None, error: Transpor
     otel = _otel if _loaded else _load()
     if otel is None:
         return
-    otel.attempts.add(1, otel.attributes((SYSTEM, provider)))
+    otel.add(otel.attempts, ((SYSTEM, provider),))
     record = _current.get()
     if record is None:
         return
@@ -219,7 +250,7 @@ def retry(provider: str, outcome: Outcome | None, error: TransportError | None, 
     if otel is None:
         return
     cause = _cause(outcome, error, decision)
-    otel.retries.add(1, otel.attributes((SYSTEM, provider), ("unipush.retry.cause", cause)))
+    otel.add(otel.retries, ((SYSTEM, provider), ("unipush.retry.cause", cause)))
     record = _current.get()
     if record is not None:
         record.cause = cause
@@ -251,35 +282,39 @@ def end(record: _Send | None, result: SendResult | None) -> None:
     if _current.get() is record:
         _current.set(None)
     provider = record.provider
-    otel.in_flight.add(-1, otel.attributes((SYSTEM, provider)))
+    otel.add(otel.in_flight, ((SYSTEM, provider),), -1)
     outcome = "failed" if result is None else outcome_of(result)
     reason = "" if result is None or outcome == "delivered" else reason_text(result)
     if result is not None:
-        otel.notifications.add(1, otel.attributes((SYSTEM, provider), (OUTCOME, outcome), (ERROR_TYPE, reason)))
-        otel.duration.record(
-            time.perf_counter() - record.started, otel.attributes((SYSTEM, provider), (OUTCOME, outcome))
-        )
+        otel.add(otel.notifications, _key((SYSTEM, provider), (OUTCOME, outcome), (ERROR_TYPE, reason)))
+        key = ((SYSTEM, provider), (OUTCOME, outcome))
+        otel.duration.record(time.perf_counter() - record.started, otel.attributes(key))
+    attributes: dict[str, Any] = {
+        SYSTEM: provider,
+        OPERATION: "send",
+        "unipush.target": record.target.short(),  # never the whole token or endpoint
+        OUTCOME: outcome,
+        "unipush.attempts": record.attempts if result is None else result.attempts,
+    }
+    if result is not None and result.status_code is not None:
+        attributes["http.response.status_code"] = result.status_code
+    if result is not None and result.message_id:
+        attributes["messaging.message.id"] = result.message_id
+    if outcome != "delivered":
+        attributes[ERROR_TYPE] = reason or "cancelled"
+    # Made at the end, with the start time of the first attempt: one call with every attribute.
     span = otel.tracer.start_span(
-        f"send {provider}", kind=otel.kind_producer, start_time=record.start_ns, record_exception=False
+        f"send {provider}",
+        kind=otel.kind_producer,
+        attributes=attributes,
+        start_time=record.start_ns,
+        record_exception=False,
+        set_status_on_exception=False,
     )
     if span.is_recording():
-        span.set_attributes(
-            {
-                SYSTEM: provider,
-                OPERATION: "send",
-                "unipush.target": record.target.short(),  # never the whole token or endpoint
-                OUTCOME: outcome,
-                "unipush.attempts": record.attempts if result is None else result.attempts,
-            }
-        )
-        if result is not None and result.status_code is not None:
-            span.set_attribute("http.response.status_code", result.status_code)
-        if result is not None and result.message_id:
-            span.set_attribute("messaging.message.id", result.message_id)
         for stamp, event in record.events:
             span.add_event("attempt", event, timestamp=stamp)
         if outcome != "delivered":
-            span.set_attribute(ERROR_TYPE, reason or "cancelled")
             span.set_status(otel.status(otel.status_error, reason or "the send raised"))
     span.end()
     batch = record.batch
@@ -300,8 +335,9 @@ def unsent(result: SendResult) -> SendResult:
     otel = _otel if _loaded else _load()
     if otel is not None:
         outcome = outcome_of(result)
-        attributes = otel.attributes((SYSTEM, result.provider), (OUTCOME, outcome), (ERROR_TYPE, reason_text(result)))
-        otel.notifications.add(1, attributes)
+        otel.add(
+            otel.notifications, _key((SYSTEM, result.provider), (OUTCOME, outcome), (ERROR_TYPE, reason_text(result)))
+        )
     return result
 
 
@@ -344,8 +380,8 @@ def connection(event: str, host: str, port: int) -> None:
     """The engine's connection to ``host:port`` was ``opened``, ``closed`` or got a ``goaway``."""
     otel = _otel if _loaded else _load()
     if otel is not None:
-        otel.connections.add(
-            1, otel.attributes(("unipush.connection.event", event), ("server.address", host), ("server.port", port))
+        otel.add(
+            otel.connections, (("unipush.connection.event", event), ("server.address", host), ("server.port", port))
         )
 
 
@@ -353,7 +389,7 @@ def minted(provider: str, credential: str) -> None:
     """A ``credential`` (``apns_jwt``, ``oauth_token``, ``vapid_jwt``) was minted for ``provider``."""
     otel = _otel if _loaded else _load()
     if otel is not None:
-        otel.mints.add(1, otel.attributes((SYSTEM, provider), ("unipush.credential", credential)))
+        otel.add(otel.mints, ((SYSTEM, provider), ("unipush.credential", credential)))
 
 
 # -- on_result: the hook for any metrics system, without OpenTelemetry ------------------------------
