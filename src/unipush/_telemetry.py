@@ -115,10 +115,11 @@ class _Otel:
         for name, (unit, description) in counters.items():
             self.tallies[name] = {}
             meter.create_observable_counter(name, [self._observe(name)], unit=unit, description=description)
-        self.tallies["unipush.in_flight"] = {}
+        # The sends in progress, per provider: set.add/discard need no lock (one C call each).
+        self.live: dict[str, set[_Send]] = {}
         meter.create_observable_up_down_counter(
             "unipush.in_flight",
-            [self._observe("unipush.in_flight")],
+            [self._observe_live],
             unit="{notification}",
             description="Sends between their first attempt and their final result",
         )
@@ -127,7 +128,6 @@ class _Otel:
         self.retries = self.tallies["unipush.retries"]
         self.connections = self.tallies["unipush.connections"]
         self.mints = self.tallies["unipush.credential.mints"]
-        self.in_flight = self.tallies["unipush.in_flight"]
         # Attribute dicts for the histogram are made once per distinct set and reused.
         self.attribute_sets: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
 
@@ -138,6 +138,9 @@ class _Otel:
             return [self.observation(value, dict(key)) for key, value in totals]
 
         return observe
+
+    def _observe_live(self, _options: Any) -> list[Any]:
+        return [self.observation(len(sends), {SYSTEM: name}) for name, sends in list(self.live.items())]
 
     def add(self, tally: dict[tuple[tuple[str, Any], ...], int], key: tuple[tuple[str, Any], ...], n: int = 1) -> None:
         with self.lock:
@@ -217,7 +220,10 @@ def begin(provider: str, target: Target) -> _Send | None:
         return None
     record = _Send(provider, target, _batch.get())
     _current.set(record)
-    otel.add(otel.in_flight, ((SYSTEM, provider),))
+    live = otel.live.get(provider)
+    if live is None:
+        live = otel.live.setdefault(provider, set())
+    live.add(record)
     return record
 
 
@@ -226,9 +232,9 @@ def attempt(provider: str, number: int, outcome: Outcome | None, error: Transpor
     otel = _otel if _loaded else _load()
     if otel is None:
         return
-    otel.add(otel.attempts, ((SYSTEM, provider),))
     record = _current.get()
-    if record is None:
+    if record is None:  # an attempt outside a send (none today): counted on its own
+        otel.add(otel.attempts, ((SYSTEM, provider),))
         return
     record.attempts = number
     event: dict[str, Any] = {"unipush.attempt": number}
@@ -282,40 +288,45 @@ def end(record: _Send | None, result: SendResult | None) -> None:
     if _current.get() is record:
         _current.set(None)
     provider = record.provider
-    otel.add(otel.in_flight, ((SYSTEM, provider),), -1)
+    otel.live[provider].discard(record)
     outcome = "failed" if result is None else outcome_of(result)
     reason = "" if result is None or outcome == "delivered" else reason_text(result)
+    key = _key((SYSTEM, provider), (OUTCOME, outcome), (ERROR_TYPE, reason))
+    with otel.lock:  # the attempts are counted here, once per send: one lock per notification
+        attempts = otel.attempts
+        attempts[key[:1]] = attempts.get(key[:1], 0) + record.attempts
+        if result is not None:
+            notifications = otel.notifications
+            notifications[key] = notifications.get(key, 0) + 1
     if result is not None:
-        otel.add(otel.notifications, _key((SYSTEM, provider), (OUTCOME, outcome), (ERROR_TYPE, reason)))
-        key = ((SYSTEM, provider), (OUTCOME, outcome))
-        otel.duration.record(time.perf_counter() - record.started, otel.attributes(key))
-    attributes: dict[str, Any] = {
-        SYSTEM: provider,
-        OPERATION: "send",
-        "unipush.target": record.target.short(),  # never the whole token or endpoint
-        OUTCOME: outcome,
-        "unipush.attempts": record.attempts if result is None else result.attempts,
-    }
-    if result is not None and result.status_code is not None:
-        attributes["http.response.status_code"] = result.status_code
-    if result is not None and result.message_id:
-        attributes["messaging.message.id"] = result.message_id
-    if outcome != "delivered":
-        attributes[ERROR_TYPE] = reason or "cancelled"
-    # Made at the end, with the start time of the first attempt: one call with every attribute.
+        otel.duration.record(time.perf_counter() - record.started, otel.attributes(key[:2]))
+    # Made at the end, with the first attempt's start time; its attributes only if it is recorded
+    # (a sampler may drop it), each one the SDK validates costing about a microsecond.
     span = otel.tracer.start_span(
         f"send {provider}",
         kind=otel.kind_producer,
-        attributes=attributes,
         start_time=record.start_ns,
         record_exception=False,
         set_status_on_exception=False,
     )
     if span.is_recording():
+        attributes: dict[str, Any] = {
+            SYSTEM: provider,
+            OPERATION: "send",
+            "unipush.target": record.target.short(),  # never the whole token or endpoint
+            "unipush.attempts": record.attempts,
+        }
+        if result is not None and result.status_code is not None:
+            attributes["http.response.status_code"] = result.status_code
+        if result is not None and result.message_id:
+            attributes["messaging.message.id"] = result.message_id
+        if outcome != "delivered":
+            attributes[OUTCOME] = outcome
+            attributes[ERROR_TYPE] = reason or "cancelled"
+            span.set_status(otel.status(otel.status_error, reason or "the send raised"))
+        span.set_attributes(attributes)
         for stamp, event in record.events:
             span.add_event("attempt", event, timestamp=stamp)
-        if outcome != "delivered":
-            span.set_status(otel.status(otel.status_error, reason or "the send raised"))
     span.end()
     batch = record.batch
     if batch is not None and batch.span.is_recording():
