@@ -299,3 +299,15 @@ def test_unipush_send_prints_the_summary_table(capsys: pytest.CaptureFixture[str
         """)
         in out
     )
+
+
+def test_a_send_span_is_a_child_of_the_callers_span_even_from_the_sync_client(
+    otel: Telemetry, sandbox: Sandbox
+) -> None:
+    from opentelemetry import trace
+
+    with sandbox.client() as client, trace.get_tracer("app").start_as_current_span("POST /orders") as request:
+        assert client.send(note(), sandbox.apns_device()).ok  # sent on the client's own loop thread
+    (send,) = [s for s in otel.spans() if s.name == "send apns"]
+    assert send.parent is not None
+    assert send.parent.span_id == request.get_span_context().span_id

@@ -164,7 +164,10 @@ def _short(target: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult(Sequence[SendResult]):
-    """The results of ``send_many``, in input order, with shortcuts to the ones that matter."""
+    """The results of ``send_many``, in input order, with shortcuts to the ones that matter.
+
+    ``summary()`` counts them by provider, outcome and reason (docs/monitoring.md).
+    """
 
     results: tuple[SendResult, ...] = field(default=())
 
