@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMet
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
 
 class _Switch(SpanProcessor):
@@ -36,6 +37,19 @@ class _Switch(SpanProcessor):
             self.processor.on_end(span)
 
 
+class _WhileRecording(Sampler):
+    """Samples spans only while a test records: the rest of the suite's sends get no-op spans."""
+
+    def __init__(self, switch: _Switch) -> None:
+        self.switch = switch
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return SamplingResult(Decision.RECORD_AND_SAMPLE if self.switch.on else Decision.DROP)
+
+    def get_description(self) -> str:
+        return "WhileRecording"
+
+
 class Telemetry:
     """The process's SDK: ``metrics()`` collects the deltas, ``spans()`` the spans finished meanwhile."""
 
@@ -46,7 +60,7 @@ class Telemetry:
         )
         self.exporter = InMemorySpanExporter()
         self.switch = _Switch(SimpleSpanProcessor(self.exporter))
-        tracer_provider = TracerProvider()
+        tracer_provider = TracerProvider(sampler=_WhileRecording(self.switch))
         tracer_provider.add_span_processor(self.switch)
         metrics.set_meter_provider(MeterProvider(metric_readers=[self.reader]))
         trace.set_tracer_provider(tracer_provider)
