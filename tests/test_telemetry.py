@@ -311,3 +311,32 @@ def test_a_send_span_is_a_child_of_the_callers_span_even_from_the_sync_client(
     (send,) = [s for s in otel.spans() if s.name == "send apns"]
     assert send.parent is not None
     assert send.parent.span_id == request.get_span_context().span_id
+
+
+LATE_SDK = """
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from unipush import Notification
+from unipush.sandbox import Sandbox
+
+with Sandbox() as sandbox, sandbox.client() as client:
+    assert client.send(Notification(title="before"), sandbox.apns_device()).ok  # no SDK yet: a no-op
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))  # configured after the client
+    assert client.send(Notification(title="after"), sandbox.apns_device()).ok
+data = reader.get_metrics_data()
+assert data is not None
+print("notifications:", [
+    point.value
+    for resource in data.resource_metrics
+    for scope in resource.scope_metrics
+    for metric in scope.metrics
+    if metric.name == "unipush.notifications"
+    for point in metric.data.data_points
+])
+"""
+
+
+def test_an_sdk_configured_after_the_client_records_the_sends_made_from_then_on() -> None:
+    assert "notifications: [1]" in _python(LATE_SDK)

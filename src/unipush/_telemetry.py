@@ -90,6 +90,11 @@ class _Otel:
         from unipush import __version__
 
         self.observation = Observation
+        self.get_tracer_provider = trace.get_tracer_provider
+        self.get_meter_provider = metrics.get_meter_provider
+        # What the API returns while nothing is set: its proxies (the meter's class is private, hence by name).
+        self.unset_tracer = trace.ProxyTracerProvider
+        self.configured = False
         self.kind_producer = SpanKind.PRODUCER
         self.kind_internal = SpanKind.INTERNAL
         self.status = Status
@@ -138,6 +143,20 @@ class _Otel:
             return [self.observation(value, dict(key)) for key, value in totals]
 
         return observe
+
+    def active(self) -> bool:
+        """Whether the application configured an SDK (a global tracer or meter provider) by now.
+
+        Until it does, the API hands out proxies that drop everything: a send then skips the work
+        (a record, a span) whose result would be dropped. Providers are set once per process, so the
+        answer, once yes, is kept; until then it costs two lookups per send.
+        """
+        if not self.configured:
+            self.configured = (
+                not isinstance(self.get_tracer_provider(), self.unset_tracer)
+                or type(self.get_meter_provider()).__name__ != "_ProxyMeterProvider"
+            )
+        return self.configured
 
     def _observe_live(self, _options: Any) -> list[Any]:
         return [self.observation(len(sends), {SYSTEM: name}) for name, sends in list(self.live.items())]
@@ -216,7 +235,7 @@ _batch: ContextVar[_Batch | None] = ContextVar("unipush_batch", default=None)
 def begin(provider: str, target: Target) -> _Send | None:
     """A send's first attempt starts (``Sender.send``); ``None`` when OpenTelemetry is absent."""
     otel = _otel if _loaded else _load()
-    if otel is None:
+    if otel is None or not otel.active():
         return None
     record = _Send(provider, target, _batch.get())
     _current.set(record)
@@ -233,8 +252,7 @@ def attempt(provider: str, number: int, outcome: Outcome | None, error: Transpor
     if otel is None:
         return
     record = _current.get()
-    if record is None:  # an attempt outside a send (none today): counted on its own
-        otel.add(otel.attempts, ((SYSTEM, provider),))
+    if record is None:  # no SDK when the send began: nothing to record (attempts are counted at its end)
         return
     record.attempts = number
     event: dict[str, Any] = {"unipush.attempt": number}
@@ -255,11 +273,12 @@ def retry(provider: str, outcome: Outcome | None, error: TransportError | None, 
     otel = _otel if _loaded else _load()
     if otel is None:
         return
+    record = _current.get()
+    if record is None:  # no SDK when the send began
+        return
     cause = _cause(outcome, error, decision)
     otel.add(otel.retries, ((SYSTEM, provider), ("unipush.retry.cause", cause)))
-    record = _current.get()
-    if record is not None:
-        record.cause = cause
+    record.cause = cause
 
 
 def _cause(outcome: Outcome | None, error: TransportError | None, decision: RetryDecision) -> str:
@@ -359,7 +378,7 @@ def batch_begin(kind: str) -> object:
     (semantic conventions: a batch span links to the spans of its messages).
     """
     otel = _otel if _loaded else _load()
-    if otel is None:
+    if otel is None or not otel.active():
         return None
     span = otel.tracer.start_span(kind, kind=otel.kind_internal, attributes={OPERATION: "send"})
     return _batch.set(_Batch(span))
