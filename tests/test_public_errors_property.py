@@ -545,6 +545,8 @@ NOT_FUZZED = {
     "BatchResult",
     "TopicManagementResult",
     "Outcome",
+    "OutcomeCount",
+    "ResultSummary",
     "PreparedRequest",
     "SendResult",
     "Provider",

@@ -28,7 +28,15 @@ from unipush._plugins import PROVIDER_ENTRY_POINT_GROUP, ProviderSpec, available
 from unipush._processes import ProcessPool
 from unipush._provider import Provider, SupportsAuthorize
 from unipush._pruning import PruningGuard
-from unipush._results import BatchResult, Outcome, PreparedRequest, SendResult
+from unipush._results import (
+    BatchResult,
+    Outcome,
+    OutcomeCount,
+    PreparedRequest,
+    ResultSummary,
+    SendResult,
+    format_summary,
+)
 from unipush._retry import RetryBudget, RetryPolicy
 from unipush._serialize import target_from_dict
 from unipush._sync import PushClient
@@ -75,6 +83,7 @@ __all__ = [
     "MemoryStore",
     "Notification",
     "Outcome",
+    "OutcomeCount",
     "PayloadTooLargeError",
     "PolicyError",
     "PreparedRequest",
@@ -87,6 +96,7 @@ __all__ = [
     "PushClient",
     "RateLimitedError",
     "RedisStore",
+    "ResultSummary",
     "RetryBudget",
     "RetryPolicy",
     "SendResult",
@@ -106,6 +116,7 @@ __all__ = [
     "WorkerCrashedError",
     "__version__",
     "available_providers",
+    "format_summary",
     "load_provider",
     "target_from_dict",
 ]

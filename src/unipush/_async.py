@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
 
+from unipush import _telemetry
 from unipush._client import BaseClient, check_batch, check_pairs
 from unipush._errors import ConfigurationError
 from unipush._model import Notification
@@ -43,6 +44,7 @@ class AsyncPushClient(BaseClient):
         """
         result = await self._get_sender().send(notification, target)
         await call_callback(self._on_invalid_token, result)
+        await _telemetry.call_result_hook(self._on_result, result)
         return result
 
     async def send_many(self, notification: Notification, targets: Iterable[Target]) -> BatchResult:
@@ -82,6 +84,7 @@ class AsyncPushClient(BaseClient):
         try:
             async for index, result in stream:
                 await call_callback(self._on_invalid_token, result)
+                await _telemetry.call_result_hook(self._on_result, result)
                 yield index, result
         finally:
             await stream.aclose()

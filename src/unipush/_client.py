@@ -24,6 +24,7 @@ from unipush._results import PreparedRequest, SendResult
 from unipush._retry import RetryPolicy
 from unipush._sending import Sender
 from unipush._targets import Target
+from unipush._telemetry import check_result_hook
 from unipush._transport import HttpxTransport, Transport, make_ssl_context
 from unipush.policies import PolicyChain, PolicyStore, SendPolicy
 
@@ -259,7 +260,8 @@ class BaseClient:
     and ``(name, options)`` pairs (``("expo", {"access_token": ...})``); see ``unipush.load_provider``.
     ``verify`` is a CA bundle path or an ``ssl.SSLContext`` (default: the system CAs); ``timeout`` is
     per request in seconds; ``retry`` a ``RetryPolicy``; ``concurrency`` the most requests in flight in
-    ``send_many``/``stream``; ``on_invalid_token(result)`` runs once per dead token; ``http_client``
+    ``send_many``/``stream``; ``on_invalid_token(result)`` runs once per dead token; ``on_result(result)``
+    once per final result of ``send``/``send_many``/``stream`` (docs/monitoring.md); ``http_client``
     replaces the built-in HTTP/2 engine with your ``httpx`` client (for proxies and custom networking).
     ``credential_store`` shares provider tokens beyond this process (``FileStore()`` for one machine,
     ``RedisStore(url)`` for a fleet; default: one ``MemoryStore`` for the whole process); see
@@ -291,6 +293,7 @@ class BaseClient:
         pruning_guard: PruningGuard | None = PruningGuard(),  # noqa: B008 - frozen, so one shared default is safe
         policies: Iterable[SendPolicy] = (),
         policy_store: PolicyStore | None = None,
+        on_result: Callable[[SendResult], object] | None = None,
     ) -> None:
         self._core = ClientCore(providers_from(apns=apns, fcm=fcm, webpush=webpush, providers=providers))
         self._policies = PolicyChain(policies, policy_store)  # docs/policies.md; expires_at even with none
@@ -324,6 +327,7 @@ class BaseClient:
         self._retry = retry if retry is not None else RetryPolicy()
         self._concurrency = concurrency
         self._on_invalid_token = on_invalid_token
+        self._on_result = check_result_hook(on_result, async_ok=self._accepts_async_callbacks, client=type(self))
         self._http_client = http_client
         self._connections_per_origin = connections_per_origin
         if pruning_guard is not None and not isinstance(pruning_guard, PruningGuard):

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from types import MappingProxyType
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 from unipush._errors import ProviderError, UnipushError
 from unipush._targets import Target
 from unipush._validate import plain_json
 
-__all__ = ["BatchResult", "Outcome", "PreparedRequest", "SendResult"]
+__all__ = [
+    "OUTCOMES",
+    "BatchResult",
+    "Outcome",
+    "OutcomeCount",
+    "OutcomeName",
+    "PreparedRequest",
+    "ResultSummary",
+    "SendResult",
+    "format_summary",
+    "outcome_of",
+    "reason_text",
+]
 
 # Header values that carry a credential; shown as "<redacted>" in reprs and logs.
 SECRET_HEADERS = frozenset({"authorization", "crypto-key", "x-goog-api-key"})
@@ -154,7 +167,10 @@ def _short(target: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult(Sequence[SendResult]):
-    """The results of ``send_many``, in input order, with shortcuts to the ones that matter."""
+    """The results of ``send_many``, in input order, with shortcuts to the ones that matter.
+
+    ``summary()`` counts them by provider, outcome and reason (docs/monitoring.md).
+    """
 
     results: tuple[SendResult, ...] = field(default=())
 
@@ -185,3 +201,120 @@ class BatchResult(Sequence[SendResult]):
     def invalid_tokens(self) -> list[Target]:
         """The targets whose token or subscription is dead and should be deleted."""
         return [r.target for r in self.results if r.token_invalid]
+
+    def summary(self) -> ResultSummary:
+        """The results counted by provider, outcome and reason (``str()`` of it is a table)."""
+        summary = ResultSummary()
+        for result in self.results:
+            summary.add(result)
+        return summary
+
+
+# The outcome of a final result, as metrics (docs/monitoring.md), summaries and the CLI name it.
+OutcomeName = Literal["delivered", "rejected", "invalid_token", "failed"]
+OUTCOMES: tuple[OutcomeName, ...] = ("delivered", "rejected", "invalid_token", "failed")
+
+
+def outcome_of(result: SendResult) -> OutcomeName:
+    """``delivered``; ``invalid_token`` (delete it); ``rejected`` (the provider answered no); ``failed``.
+
+    ``failed`` is a result with no provider answer: a transport failure after the retries, a client
+    closed first, or a batch item that could not be routed or rendered.
+    """
+    if result.ok:
+        return "delivered"
+    if result.token_invalid:
+        return "invalid_token"
+    return "rejected" if isinstance(result.error, ProviderError) or result.status_code is not None else "failed"
+
+
+def reason_text(result: SendResult) -> str:
+    """The result's reason as plain text: the provider's reason code, an error class, or ``""``.
+
+    ``ApnsReason.UNREGISTERED`` → ``"Unregistered"``, ``FcmErrorCode`` → ``"UNREGISTERED"``, Web Push's
+    status → ``"410"``; a transport failure → ``"TransportError"``/``"TimeoutError"``.
+    """
+    reason = result.reason
+    if isinstance(reason, Enum):
+        return str(reason.value)
+    if reason is not None:
+        return str(reason)
+    if result.error is not None:
+        return type(result.error).__name__
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeCount:
+    """How many targets of one provider ended with one outcome and reason."""
+
+    provider: str
+    outcome: OutcomeName
+    reason: str
+    count: int
+
+
+class ResultSummary:
+    """Results counted by provider, outcome and reason, as they arrive (``BatchResult.summary()``).
+
+    Memory grows with the distinct (provider, outcome, reason) triples only, so a stream of any
+    length can be counted with ``add``. ``str(summary)`` is ``format_summary(summary.counts)``.
+    """
+
+    __slots__ = ("_counts",)
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, OutcomeName, str], int] = {}
+
+    def add(self, result: SendResult) -> None:
+        """Count one final result."""
+        outcome = outcome_of(result)
+        key = (result.provider, outcome, "" if outcome == "delivered" else reason_text(result))
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    @property
+    def counts(self) -> tuple[OutcomeCount, ...]:
+        """One row per (provider, outcome, reason), by provider, then outcome order, then reason."""
+        order = {name: i for i, name in enumerate(OUTCOMES)}
+        keys = sorted(self._counts, key=lambda k: (k[0], order[k[1]], k[2]))
+        return tuple(OutcomeCount(p, o, r, self._counts[(p, o, r)]) for p, o, r in keys)
+
+    @property
+    def total(self) -> int:
+        """Results counted."""
+        return sum(self._counts.values())
+
+    def count(self, *, provider: str | None = None, outcome: str | None = None, reason: str | None = None) -> int:
+        """The number of results matching every filter given."""
+        want = (provider, outcome, reason)
+        return sum(n for key, n in self._counts.items() if all(w in (None, k) for w, k in zip(want, key, strict=True)))
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def __repr__(self) -> str:
+        return f"ResultSummary({self.total} results in {len(self._counts)} rows)"
+
+    def __str__(self) -> str:
+        return format_summary(self.counts)
+
+
+def format_summary(counts: Iterable[OutcomeCount]) -> str:
+    """``counts`` (``ResultSummary.counts``, ``CampaignReport.counts``) as a plain-text table.
+
+    One row per provider, outcome and reason, with its count and its share of all results, then a
+    total; the columns are padded to their widest cell.
+    """
+    rows = list(counts)
+    total = sum(c.count for c in rows)
+    table = [("provider", "outcome", "reason", "count", "share")]
+    for c in rows:
+        share = f"{100 * c.count / total:.1f}%" if total else "-"
+        table.append((c.provider, c.outcome, c.reason or "-", f"{c.count:,}", share))
+    table.append(("total", "", "", f"{total:,}", "100.0%" if total else "-"))
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    lines = []
+    for row in table:
+        cells = [cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

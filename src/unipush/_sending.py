@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from tenacity import AsyncRetrying, retry_if_result, stop_never
 
+from unipush import _telemetry
 from unipush._errors import ConfigurationError, ProviderError, TransportError, UnipushError, ValidationError
 from unipush._foreign import describe, foreign_error
 from unipush._model import Notification
@@ -129,8 +130,8 @@ class Sender:
     def closed_result(self, target: object) -> SendResult:
         """The result of a target never sent because the client was closed first."""
         error = TransportError(f"{CLOSED} before this notification was sent", maybe_processed=False)
-        return SendResult(
-            ok=False, target=cast(Target, target), provider=_pair_provider(target), error=error, attempts=0
+        return _telemetry.unsent(
+            SendResult(ok=False, target=cast(Target, target), provider=_pair_provider(target), error=error, attempts=0)
         )
 
     def _closed_error(self, cause: BaseException | None, *, maybe_processed: bool) -> TransportError:
@@ -160,13 +161,18 @@ class Sender:
             return self.closed_result(target)
         if self._retry.budget is not None:
             self._retry.budget.record_attempt()
-        sent, outcome, error, decision = await self._attempt(provider, request, 1, refreshed=False)
-        if not decision.retry:
-            result = self._result(provider, target, outcome, error, attempts=1)
-        else:
-            result = await self._retry_loop(provider, target, sent, outcome, error, decision)
-        # Every final result of send, send_many and stream passes here, before any callback sees it.
-        return result if self._pruning is None else self._pruning.review(request, result)
+        telemetry, result = _telemetry.begin(provider.name, target), None  # docs/monitoring.md
+        try:
+            sent, outcome, error, decision = await self._attempt(provider, request, 1, refreshed=False)
+            if not decision.retry:
+                result = self._result(provider, target, outcome, error, attempts=1)
+            else:
+                result = await self._retry_loop(provider, target, sent, outcome, error, decision)
+            # Every final result of send, send_many and stream passes here, before any callback sees it.
+            result = result if self._pruning is None else self._pruning.review(request, result)
+        finally:
+            _telemetry.end(telemetry, result)
+        return result
 
     async def _attempt(
         self, provider: Provider, request: PreparedRequest, attempt: int, *, refreshed: bool, refresh: bool = False
@@ -227,6 +233,7 @@ class Sender:
                     outcome.status_code,
                     outcome.reason,
                 )
+        _telemetry.attempt(provider.name, attempt, outcome, error)
         if self.closed:
             # No retry once closed; an answer already had is kept, a missing one says why it is missing.
             if outcome is None and error is not None and not str(error).startswith(CLOSED):
@@ -270,6 +277,7 @@ class Sender:
                 state["error"] = self._closed_error(last, maybe_processed=processed)
                 return RetryDecision(False)
             previous: RetryDecision = state["decision"]
+            _telemetry.retry(provider.name, state["outcome"], state["error"], previous)
             state["attempt"] += 1
             refresh = previous.refresh_credential
             state["refreshed"] = state["refreshed"] or refresh
@@ -333,7 +341,7 @@ class Sender:
             provider = _pair_provider(target)
             if not isinstance(exc, ValidationError):
                 logger.warning("%s %s: %s", provider, _short(target), exc)
-            return SendResult(ok=False, target=target, provider=provider, error=exc, attempts=0)
+            return _telemetry.unsent(SendResult(ok=False, target=target, provider=provider, error=exc, attempts=0))
 
     async def send_owned(self, notification: Notification, target: Target) -> SendResult:
         """``send`` in a task this sender owns (PushClient's loop thread): ``aclose()`` may end it."""
@@ -355,7 +363,9 @@ class Sender:
     async def _send_item(self, item: object) -> SendResult:
         pair = unpack_pair(item)
         if isinstance(pair, ValidationError):
-            return SendResult(ok=False, target=cast(Target, item), provider="unknown", error=pair, attempts=0)
+            return _telemetry.unsent(
+                SendResult(ok=False, target=cast(Target, item), provider="unknown", error=pair, attempts=0)
+            )
         return await self.send_or_fail(*pair)
 
     async def stream(
@@ -369,6 +379,7 @@ class Sender:
         (``send_many``: every target gets its result, here "closed, not sent").
         """
         tasks: dict[asyncio.Task[SendResult], tuple[int, object]] = {}
+        batch = _telemetry.batch_begin("send batch")  # the tasks spawned below copy it with the context
 
         def finished(task: asyncio.Task[SendResult]) -> tuple[int, SendResult]:
             index, item = tasks.pop(task)
@@ -402,6 +413,7 @@ class Sender:
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            _telemetry.batch_end(batch)
 
     @property
     def retry(self) -> RetryPolicy:

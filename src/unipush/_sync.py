@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from types import TracebackType
 
+from unipush import _telemetry
 from unipush._client import BaseClient, check_batch, check_pairs
 from unipush._errors import ConfigurationError, ValidationError
 from unipush._loop_thread import LoopClosedError, LoopThread
@@ -95,6 +96,7 @@ class PushClient(BaseClient):
                 raise
             return sender.closed_result(target)  # closed before the loop thread ever ran it
         self._callback(result)
+        _telemetry.run_result_hook(self._on_result, result)
         return result
 
     def send_many(self, notification: Notification, targets: Iterable[Target]) -> BatchResult:
@@ -134,6 +136,7 @@ class PushClient(BaseClient):
         loop, sender = self._get()
         relay = _Relay(sender)
         self._active.add(relay)  # before the check below: close() either sees it or is seen
+        batch = _telemetry.batch_begin("send batch")  # the loop thread's callbacks copy this context
         try:
             self._check_open()
             for index, item in enumerate(pairs):
@@ -152,6 +155,7 @@ class PushClient(BaseClient):
             self._active.discard(relay)
             if relay.in_flight:
                 loop.call(relay.cancel)
+            _telemetry.batch_end(batch)
 
     def _collect(self, relay: _Relay) -> Iterator[tuple[int, SendResult]]:
         done = relay.results.get()
@@ -160,6 +164,7 @@ class PushClient(BaseClient):
             if isinstance(result, BaseException):
                 raise result
             self._callback(result)
+            _telemetry.run_result_hook(self._on_result, result)
             yield index, result
 
     @property

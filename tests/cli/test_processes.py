@@ -104,7 +104,8 @@ def test_two_processes_give_the_same_report_and_invalid_out(sandbox: Sandbox, tm
     dead = sum(1 for i in range(ROWS) if _dead(i))
     assert dead == 16
     assert process.returncode == 1, err  # the dead tokens failed, a row was skipped
-    summary, failures, written = out.splitlines()
+    summary, failures, written, *table = out.splitlines()
+    assert table[0].split() == ["provider", "outcome", "reason", "count", "share"]  # the results' table
     assert summary.startswith(f"{ROWS + 1:,} targets in ")
     assert summary.endswith(f": {ROWS - dead:,} sent, {dead} failed, 1 rows skipped; invalid tokens: {dead + 1}")
     assert failures == "  failures: Unregistered ×8, UNREGISTERED ×8, skipped row ×1"

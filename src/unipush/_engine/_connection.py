@@ -161,6 +161,7 @@ class Connection(asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
         self._prior_knowledge = False  # cleartext HTTP/2: no ALPN said the server speaks it
+        self.goaway = False  # the server sent GOAWAY (RFC 9113 §6.8)
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
@@ -643,6 +644,7 @@ class Connection(asyncio.Protocol):
             detail = ": " + additional_data[:200].decode("utf-8", "replace")
         reason = f"{self.authority} sent GOAWAY with {_code_name(error_code)}{detail}"
         _log.debug("%s (last stream %d, %d in flight)", reason, last, self.active)
+        self.goaway = True  # read by the owner when the connection retires (telemetry counts it)
         self.begin_draining(reason)
         # RFC 9113 §6.8: streams above last_stream_id were not and will not be processed; they are
         # safe to send again on another connection. The ones at or below it may still complete.

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import h11
 
+from unipush import _telemetry
 from unipush._engine._config import EngineConfig, EngineStats
 from unipush._engine._exchange import Exchange, Response
 from unipush._errors import TransportError
@@ -476,6 +477,7 @@ class Http1Pool:
         connection = _Connection(self)
         self._all.add(connection)
         self._stats.connections_opened += 1
+        _telemetry.connection("opened", self.host, self.port)
         hand_over(connection)
         if connection.state == _IDLE:
             self._idle.append(connection)
@@ -520,6 +522,8 @@ class Http1Pool:
             self._fill()
 
     def _forget(self, connection: _Connection) -> None:
+        if connection in self._all:
+            _telemetry.connection("closed", self.host, self.port)
         self._all.discard(connection)
         if not connection.closed.done():
             # Its socket is still closing (a TLS close waits for the peer): aclose must wait for it too.
@@ -597,6 +601,7 @@ class Http1Pool:
                 connection.close("the engine was closed")
                 return
             self._stats.connections_opened += 1
+            _telemetry.connection("opened", self.host, self.port)
             self._all.add(connection)
             self._idle.append(connection)
         finally:

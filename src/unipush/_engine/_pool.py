@@ -9,6 +9,7 @@ import ssl
 from collections import deque
 from typing import TYPE_CHECKING
 
+from unipush import _telemetry
 from unipush._engine._config import EngineConfig, EngineStats
 from unipush._engine._connection import OPEN, Connection, NotHttp2Error
 from unipush._engine._http1 import Http1Pool
@@ -388,6 +389,7 @@ class Pool:
             connection.close("the engine was closed")
             return
         self._open.append(connection)
+        _telemetry.connection("opened", self.host, self.port)
         stats = self._stats
         stats.connections_opened += 1
         if self._opened >= self._config.connections_per_origin:
@@ -398,6 +400,8 @@ class Pool:
 
     def connection_retired(self, connection: Connection) -> None:
         """A connection stopped taking streams (GOAWAY): open a replacement if requests wait."""
+        if connection.goaway:
+            _telemetry.connection("goaway", self.host, self.port)
         self._free.pop(connection, None)
         if connection in self._open:
             self._open.remove(connection)
@@ -407,6 +411,8 @@ class Pool:
 
     def connection_closed(self, connection: Connection, unsent: list[Exchange], *, was_connecting: bool) -> None:
         """A connection ended; ``unsent`` were on it but never written, so they simply go again."""
+        if not was_connecting:
+            _telemetry.connection("closed", self.host, self.port)
         self._free.pop(connection, None)
         if connection in self._open:
             self._open.remove(connection)

@@ -42,6 +42,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from unipush import _telemetry
 from unipush._credentials import PROCESS_STORE, CredentialStore, StoredCredential, shared_credential
 from unipush._errors import ConfigurationError
 from unipush._validate import aware_datetime
@@ -168,6 +169,7 @@ class ProviderTokenSigner:
 
     def _mint(self, now_s: int) -> Callable[[StoredCredential | None], StoredCredential]:
         def mint(_previous: StoredCredential | None) -> StoredCredential:
+            _telemetry.minted("apns", "apns_jwt")
             token = jwt.encode(
                 {"iss": self._team_id, "iat": now_s},
                 self._key,

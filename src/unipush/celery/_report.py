@@ -5,31 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any, Literal
 
-from unipush._results import SendResult
+# OutcomeCount and reason_text are the ones BatchResult.summary() uses: one vocabulary for reports.
+from unipush._results import OutcomeCount, SendResult, reason_text
 
 __all__ = ["CampaignReport", "OutcomeCount", "dead_token_dict", "outcome_of", "reason_text"]
 
 OutcomeName = Literal["delivered", "invalid_token", "failed"]
 OUTCOMES: tuple[OutcomeName, ...] = ("delivered", "invalid_token", "failed")
-
-
-def reason_text(result: SendResult) -> str:
-    """The result's reason as plain text: the provider's reason code, an error class, or ``""``.
-
-    ``ApnsReason.UNREGISTERED`` → ``"Unregistered"``, ``FcmErrorCode`` → ``"UNREGISTERED"``, Web Push's
-    status → ``"410"``; a transport failure → ``"TransportError"``/``"TimeoutError"``.
-    """
-    reason = result.reason
-    if isinstance(reason, Enum):
-        return str(reason.value)
-    if reason is not None:
-        return str(reason)
-    if result.error is not None:
-        return type(result.error).__name__
-    return ""
 
 
 def outcome_of(result: SendResult) -> OutcomeName:
@@ -54,16 +38,6 @@ def dead_token_dict(result: SendResult, campaign: str | None) -> dict[str, Any]:
         "invalidated_at": None if result.invalidated_at is None else result.invalidated_at.isoformat(),
         "campaign": campaign,
     }
-
-
-@dataclass(frozen=True, slots=True)
-class OutcomeCount:
-    """How many targets of one provider ended with one outcome and reason."""
-
-    provider: str
-    outcome: OutcomeName
-    reason: str
-    count: int
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

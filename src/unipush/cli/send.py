@@ -26,9 +26,11 @@ from unipush import (
     Notification,
     ProcessPool,
     PushClient,
+    ResultSummary,
     SendResult,
     Target,
     UnipushError,
+    format_summary,
 )
 from unipush.cli._common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, fail
 from unipush.cli._config import Settings, add_settings_arguments, build_client, build_providers
@@ -187,6 +189,7 @@ class _SendRun:
         self.per_result = session.source is None  # flag targets: a line per result
         self.progress = progress
         self.tally = Tally()
+        self.breakdown = ResultSummary()  # by provider, outcome and reason: the table after the summary
         self.stop: CliError | None = None
         self.warned = 0
         self.started = time.perf_counter()
@@ -271,6 +274,7 @@ class _SendRun:
 
     def _result(self, row: Row, result: SendResult) -> None:
         self.tally.add(result)
+        self.breakdown.add(result)
         if result.token_invalid and self.writer is not None:
             self.writer.write(row.raw)
         if self.as_json:
@@ -355,6 +359,8 @@ class _SendRun:
             lines.append(f"  failures: {reasons}")
         if self.writer is not None:
             lines.append(f"  invalid tokens written to {self.writer.path} ({self.writer.count:,})")
+        if len(self.breakdown):
+            lines.append(format_summary(self.breakdown.counts))
         # A dry run's stdout is JSON lines, which the summary must not break into.
         stream = self.stderr if dry_run else self.stdout
         stream.write("\n".join(lines) + "\n")

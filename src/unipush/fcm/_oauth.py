@@ -29,6 +29,7 @@ import google.auth.transport
 import httpx
 from google.auth.credentials import Credentials
 
+from unipush import _telemetry
 from unipush._credentials import CredentialStore, StoredCredential, shared_credential
 from unipush._errors import AuthenticationError, TransportError
 
@@ -183,4 +184,5 @@ class AccessTokenSource:
             expiry = expiry.replace(tzinfo=timezone.utc)
         self._token, self._expiry = token, expiry
         self.refresh_count += 1
+        _telemetry.minted("fcm", "oauth_token")
         return token

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from unipush import _telemetry
 from unipush._credentials import CredentialStore, SharedCredential, StoredCredential, shared_credential
 from unipush._errors import ConfigurationError
 from unipush.webpush._crypto import b64url_decode, b64url_encode
@@ -483,6 +484,7 @@ class VapidSigner:
         exp = int(instant + lifetime)
         # RFC 8292 §2: ES256 JWS (PyJWT writes the raw r||s signature JOSE requires), claims aud/exp/sub.
         token = jwt.encode({"aud": audience, "exp": exp, "sub": self._subject}, self._key, algorithm="ES256")
+        _telemetry.minted("webpush", "vapid_jwt")
         return _Token(token, f"vapid t={token}, k={self._public}", instant + lifetime / 2)
 
     def __repr__(self) -> str:
