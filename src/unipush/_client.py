@@ -24,7 +24,8 @@ from unipush._results import PreparedRequest, SendResult
 from unipush._retry import RetryPolicy
 from unipush._sending import Sender
 from unipush._targets import Target
-from unipush._transport import HttpxTransport, Transport, make_ssl_context
+from unipush._transport import HttpxTransport, make_ssl_context
+from unipush.transports import Transport
 
 __all__ = [
     "BaseClient",
@@ -121,7 +122,10 @@ def _utcnow() -> datetime:
 
 
 class ClientCore:
-    """Routes targets to providers and renders requests. Holds no connection and does no I/O."""
+    """Routes targets to providers and renders requests. Holds no connection and does no I/O.
+
+    It is the ``Router`` the sending loop (``_sending.Sender``) is given.
+    """
 
     def __init__(self, providers: Iterable[Provider], *, clock: Callable[[], datetime] = _utcnow) -> None:
         self._providers: dict[str, Provider] = {}
@@ -283,6 +287,7 @@ class BaseClient:
         concurrency: int = 100,
         on_invalid_token: Callable[[SendResult], object] | None = None,
         http_client: httpx.Client | httpx.AsyncClient | None = None,
+        transport: Transport | None = None,
         connections_per_origin: int = 1,
         credential_store: CredentialStore | None = None,
         pruning_guard: PruningGuard | None = PruningGuard(),  # noqa: B008 - frozen, so one shared default is safe
@@ -306,6 +311,14 @@ class BaseClient:
             )
         if http_client is not None and not isinstance(http_client, (httpx.Client, httpx.AsyncClient)):
             raise ConfigurationError("http_client must be an httpx.Client or httpx.AsyncClient")
+        if transport is not None:
+            if http_client is not None:
+                raise ConfigurationError("give http_client= or transport=, not both")
+            if not (callable(getattr(transport, "request", None)) and callable(getattr(transport, "aclose", None))):
+                raise ConfigurationError(
+                    f"transport must implement unipush.transports.Transport (async request and aclose), "
+                    f"got {type(transport).__name__}"
+                )
         try:
             # Two contexts: the engine pins ALPN to h2 on its own, and httpx (OAuth token requests)
             # rewrites ALPN on the context it is given. A context passed by the user is shared.
@@ -319,6 +332,7 @@ class BaseClient:
         self._concurrency = concurrency
         self._on_invalid_token = on_invalid_token
         self._http_client = http_client
+        self._transport = transport
         self._connections_per_origin = connections_per_origin
         if pruning_guard is not None and not isinstance(pruning_guard, PruningGuard):
             raise ConfigurationError(
@@ -365,7 +379,9 @@ class BaseClient:
         from unipush._engine import Engine  # imported on first send: render needs no network code
 
         transport: Transport
-        if self._http_client is not None:
+        if self._transport is not None:
+            transport = self._transport
+        elif self._http_client is not None:
             transport = HttpxTransport(self._http_client)
         else:
             transport = Engine(

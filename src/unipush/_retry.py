@@ -9,8 +9,8 @@ Which answers retry (RFC 9110 §15.6.4, Apple's and Google's guidance, protocols
   401): one immediate resend after the credential is re-minted; a second refusal is final.
 * Everything else (4xx: a bad payload, a dead token, a wrong key) is final: sending it again cannot work.
 
-The policy never sleeps and never reads a clock on its own: the loops (tenacity in the sync and the
-async client) ask it, then wait. A ``RetryBudget`` shared by a client caps retries to a fraction of
+The policy never sleeps and never reads a clock on its own: the sending loop (``_sending``, one plain
+loop for both clients) asks it, then waits. A ``RetryBudget`` shared by a client caps retries to a fraction of
 first attempts, so an outage does not multiply the load on a provider.
 """
 
@@ -29,7 +29,15 @@ from unipush import _validate as v
 from unipush._errors import TransportError, ValidationError
 from unipush._results import Outcome
 
-__all__ = ["RetryBudget", "RetryDecision", "RetryPolicy", "header", "parse_retry_after", "retry_after_from_headers"]
+__all__ = [
+    "FINAL",
+    "RetryBudget",
+    "RetryDecision",
+    "RetryPolicy",
+    "header",
+    "parse_retry_after",
+    "retry_after_from_headers",
+]
 
 
 def _http_date(value: str) -> datetime | None:
@@ -109,9 +117,12 @@ class RetryBudget:
         self._last = now
 
     def record_attempt(self) -> None:
-        """A first attempt was made: it earns ``ratio`` of a retry."""
+        """A first attempt was made: it earns ``ratio`` of a retry.
+
+        Called once per notification, so it reads no clock: the time-based floor is added when a retry
+        asks for a token (``try_spend``), which caps the sum at the capacity either way.
+        """
         with self._lock:
-            self._refill()
             self._tokens = min(self._capacity + self.ratio, self._tokens + self.ratio)
 
     def try_spend(self) -> bool:
@@ -131,6 +142,9 @@ class RetryDecision:
     retry: bool
     delay: float = 0.0
     refresh_credential: bool = False
+
+
+FINAL = RetryDecision(False)  # "do not send again": one shared instance, it is decided for most sends
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,23 +208,23 @@ class RetryPolicy:
         ``refreshed`` says the credential was already re-minted once for this send.
         """
         if outcome is not None and outcome.ok:
-            return RetryDecision(False)
+            return FINAL
         if attempt >= self.max_attempts:
-            return RetryDecision(False)
+            return FINAL
         if outcome is not None:
             if outcome.refresh_credential:
                 # Re-mint once and resend at once (Apple: ExpiredProviderToken; Google: plain 401).
                 return RetryDecision(not refreshed and self._spend(), 0.0, refresh_credential=not refreshed)
             if not outcome.retryable:
-                return RetryDecision(False)
+                return FINAL
             if outcome.retry_after is not None:
                 if outcome.retry_after > self.max_retry_after:
-                    return RetryDecision(False)
+                    return FINAL
                 return RetryDecision(self._spend(), outcome.retry_after)
             return RetryDecision(self._spend(), self.backoff(attempt))
         if error is not None and self.retry_transport_errors:
             return RetryDecision(self._spend(), self.backoff(attempt))
-        return RetryDecision(False)
+        return FINAL
 
     def _spend(self) -> bool:
         return self.budget is None or self.budget.try_spend()

@@ -1,9 +1,10 @@
-"""The transport seam: how a prepared request reaches the network.
+"""The built-in transports besides the engine: the httpx adapter, and the TLS context from ``verify=``.
 
-The default is unipush's own HTTP/2 engine (``_engine``). ``http_client=`` swaps in an ``httpx``
-client (sync or async) for users who need a proxy or custom networking; it is slower per request
-(httpx's HTTP/2 path costs ~1 ms of CPU per request here) but fully supported. httpx types appear
-only in that one argument, never in return values.
+The seam itself (``Transport``, ``TransportResponse``) and ``MockTransport`` are public, in
+``unipush.transports``. The default transport is unipush's own HTTP/2 engine (``_engine``).
+``http_client=`` swaps in an ``httpx`` client (sync or async) for users who need a proxy or custom
+networking; it is slower per request (httpx's HTTP/2 path costs ~1 ms of CPU per request here) but
+fully supported. httpx types appear only in that one argument, never in return values.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,27 +21,9 @@ import httpx
 from unipush import _errors
 from unipush._engine import MAX_RESPONSE_BODY
 from unipush._errors import TransportError
+from unipush.transports import TransportResponse
 
-__all__ = ["HttpxTransport", "Transport", "TransportResponse", "make_ssl_context"]
-
-
-class TransportResponse(Protocol):
-    """Status, lower-case headers and body of one HTTP answer."""
-
-    @property
-    def status(self) -> int:
-        """The HTTP status code."""
-        ...
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """Response headers, lower-case names."""
-        ...
-
-    @property
-    def body(self) -> bytes:
-        """The whole response body."""
-        ...
+__all__ = ["HttpxTransport", "make_ssl_context"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,20 +31,6 @@ class _Response:
     status: int
     headers: Mapping[str, str]
     body: bytes
-
-
-class Transport(Protocol):
-    """What the sender needs from a transport."""
-
-    async def request(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes, *, timeout: float | None
-    ) -> TransportResponse:
-        """Send one request and return its answer; raise ``TransportError`` (or its ``TimeoutError``)."""
-        ...
-
-    async def aclose(self) -> None:
-        """Close connections."""
-        ...
 
 
 def make_ssl_context(verify: str | os.PathLike[str] | ssl.SSLContext | bool | None) -> ssl.SSLContext:
