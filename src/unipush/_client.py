@@ -9,6 +9,7 @@ import re
 import ssl
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -46,6 +47,11 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 §5.6.2: metho
 _BAD_FIELD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 §5.5, RFC 9113 §8.2.1: no CR, LF, NUL
 _TCHAR = r"[!#$%&'*+.^_`|~0-9A-Za-z-]"
 _NAMES = re.compile(rf"(?:{_TCHAR}+(?:\n{_TCHAR}+)*)?")  # field names joined by "\n": one regex per request
+# Each provider sends a handful of distinct header-name sets, so the ones already checked are remembered
+# (bounded: a plugin that varies its names is checked every time, never grows this without limit).
+_CHECKED_NAMES: set[str] = set()
+_CHECKED_NAMES_MAX = 256
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})
 
 
 def _kind(value: object) -> str:
@@ -87,9 +93,11 @@ def check_request(provider: str, request: object) -> PreparedRequest:
     port = match.group(1)
     if port is not None and not 0 < int(port) < 65536:
         raise refuse(f"url port {port} is out of range")
-    if not isinstance(method, str) or _TOKEN.match(method) is None:
+    if not (type(method) is str and method in _METHODS) and (
+        not isinstance(method, str) or _TOKEN.match(method) is None
+    ):
         raise refuse(f"method must be an HTTP method name, got {method!r}"[:120])
-    if not isinstance(headers, Mapping):
+    if type(headers) is not MappingProxyType and not isinstance(headers, Mapping):  # PreparedRequest's own: fast
         raise refuse(f"headers must be a mapping, got {_kind(headers)}")
     # The hot path: every request of every send passes here, so all names and all values are checked
     # at once; only a request that fails is walked field by field, for the message.
@@ -97,8 +105,13 @@ def check_request(provider: str, request: object) -> PreparedRequest:
         names, values = "\n".join(headers), "".join(headers.values())
     except TypeError:
         names = values = ""
-    if values and _NAMES.fullmatch(names) is not None and _BAD_FIELD_VALUE.search(values) is None:
-        return _checked_body(request, body, refuse)
+    if values and _BAD_FIELD_VALUE.search(values) is None:
+        if names in _CHECKED_NAMES:
+            return _checked_body(request, body, refuse)
+        if _NAMES.fullmatch(names) is not None:
+            if len(_CHECKED_NAMES) < _CHECKED_NAMES_MAX:
+                _CHECKED_NAMES.add(names)
+            return _checked_body(request, body, refuse)
     for name, value in cast(Mapping[object, object], headers).items():
         if not isinstance(name, str) or _TOKEN.match(name) is None:
             raise refuse(f"header name {name!r} is not a valid field name"[:120])

@@ -107,7 +107,7 @@ async def authorize(
     if hook is None:
         return request
     result = hook(request, refresh=refresh, ssl_context=ssl_context)
-    if inspect.isawaitable(result):
+    if type(result) is not PreparedRequest and inspect.isawaitable(result):  # a ready request: no awaitable test
         result = await result
     return cast(PreparedRequest, result)
 
@@ -187,7 +187,7 @@ class Sender:
         authorized = False
         try:
             ready = await authorize(provider, request, refresh=refresh, ssl_context=self.ssl_context)
-            if not isinstance(ready, PreparedRequest):
+            if type(ready) is not PreparedRequest and not isinstance(ready, PreparedRequest):
                 raise ConfigurationError(
                     f"provider {provider.name!r}: authorize must return a PreparedRequest, got {type(ready).__name__}"
                 )
