@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import importlib
 import statistics
@@ -145,8 +146,10 @@ def targets(provider: str, count: int) -> list[Any]:
         return [ApnsDevice(f"{i:064x}") for i in range(count)]
     if provider == "fcm":
         return [FcmDevice(f"bench-token-{i}") for i in range(count)]
-    point = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     )
     import base64
 
@@ -287,13 +290,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for provider in providers:
         batch = targets(provider, args.n)
         cases: dict[str, Callable[[], float]] = {
-            "provider": lambda: provider_floor(provider, batch),
-            "async": lambda: async_batch(provider, batch),
-            "sync": lambda: sync_batch(provider, batch),
+            "provider": functools.partial(provider_floor, provider, batch),
+            "async": functools.partial(async_batch, provider, batch),
+            "sync": functools.partial(sync_batch, provider, batch),
         }
         for depth in depths:
-            cases[f"async stream@{depth}"] = lambda depth=depth: async_stream(provider, batch, depth)  # type: ignore[misc]
-            cases[f"sync stream@{depth}"] = lambda depth=depth: sync_stream(provider, batch, depth)  # type: ignore[misc]
+            cases[f"async stream@{depth}"] = functools.partial(async_stream, provider, batch, depth)
+            cases[f"sync stream@{depth}"] = functools.partial(sync_stream, provider, batch, depth)
         figures = {name: statistics.median(run() for _ in range(args.repeat)) for name, run in cases.items()}
         floor = figures["provider"]
         print(f"\n{provider}")
