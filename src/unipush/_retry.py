@@ -16,6 +16,7 @@ first attempts, so an outage does not multiply the load on a provider.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import threading
@@ -107,6 +108,12 @@ class RetryBudget:
         self.min_per_second = floor
         self._clock = clock
         self._lock = threading.Lock()
+        # First attempts are counted without the lock (next() on a count is atomic under the GIL): one
+        # per notification, where a lock costs more than the whole decision. They turn into tokens when
+        # a retry asks for one; ``next`` numbers those reads too, so they are counted apart.
+        self._attempts = itertools.count(1)
+        self._reads = 0
+        self._converted = 0
         self._tokens = max(min_per_second, 1.0)
         self._capacity = max(min_per_second * 10, 10.0)
         self._last = clock()
@@ -116,19 +123,27 @@ class RetryBudget:
         self._tokens = min(self._capacity, self._tokens + (now - self._last) * self.min_per_second)
         self._last = now
 
-    def record_attempt(self) -> None:
-        """A first attempt was made: it earns ``ratio`` of a retry.
+    def _earn(self) -> None:
+        # Under the lock: the first attempts recorded since the last read, each worth ``ratio``.
+        self._reads += 1
+        recorded = next(self._attempts) - self._reads
+        new = recorded - self._converted
+        if new:
+            self._converted = recorded
+            self._tokens = min(self._capacity + self.ratio, self._tokens + new * self.ratio)
 
-        Called once per notification, so it reads no clock: the time-based floor is added when a retry
-        asks for a token (``try_spend``), which caps the sum at the capacity either way.
+    def record_attempt(self) -> None:
+        """A first attempt was made: it earns ``ratio`` of a retry (counted when a retry asks for one).
+
+        Called once per notification, so it takes no lock and reads no clock.
         """
-        with self._lock:
-            self._tokens = min(self._capacity + self.ratio, self._tokens + self.ratio)
+        next(self._attempts)
 
     def try_spend(self) -> bool:
         """Take one retry from the budget; False when the budget is exhausted."""
         with self._lock:
             self._refill()
+            self._earn()
             if self._tokens >= 1.0 - 1e-9:  # ratio sums (0.1 * 10) must not fall short by a rounding error
                 self._tokens -= 1.0
                 return True
