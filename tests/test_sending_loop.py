@@ -563,3 +563,33 @@ def test_a_transport_must_implement_the_protocol() -> None:
     with httpx.Client() as http, pytest.raises(ConfigurationError, match="not both"):
         PushClient(**configs(), transport=MockTransport(accepted), http_client=http)
     assert isinstance(MockTransport(accepted), Transport)
+
+
+def test_a_stream_holds_5000_in_flight_and_gives_each_its_result() -> None:
+    """``concurrency`` requests really are in flight at once, and each completion frees one slot."""
+    waiting: list[asyncio.Future[None]] = []
+    in_flight = [0, 0]  # now, most
+
+    async def gate(request: Request) -> Response:
+        future = asyncio.get_running_loop().create_future()
+        waiting.append(future)
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        if len(waiting) == 5000:  # the 5,000th request opens the gate for all that wait, and those after
+            for each in waiting:
+                each.set_result(None)
+        elif len(waiting) > 5000:
+            future.set_result(None)
+        await future
+        in_flight[0] -= 1
+        return accepted(request)
+
+    async def main() -> list[SendResult]:
+        async with AsyncPushClient(**configs(), transport=MockTransport(gate), concurrency=5000) as client:
+            return [r async for r in client.stream((N, apns_device(n)) for n in range(6000))]
+
+    results = asyncio.run(main())
+    assert len(results) == 6000
+    assert all(r.ok for r in results)
+    assert len({r.target.key for r in results}) == 6000
+    assert in_flight[1] == 5000
