@@ -9,7 +9,7 @@ import pytest
 
 import unipush
 
-PUBLIC_MODULES = ["unipush", "unipush.apns", "unipush.fcm", "unipush.provider", "unipush.webpush"]
+PUBLIC_MODULES = ["unipush", "unipush.apns", "unipush.fcm", "unipush.provider", "unipush.transports", "unipush.webpush"]
 
 
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)

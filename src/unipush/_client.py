@@ -26,8 +26,7 @@ from unipush._results import PreparedRequest, SendResult
 from unipush._retry import RetryPolicy
 from unipush._sending import Sender
 from unipush._targets import Target
-from unipush._transport import HttpxTransport, make_ssl_context
-from unipush.transports import Transport
+from unipush._transport import HttpxTransport, Transport, make_ssl_context
 
 __all__ = [
     "BaseClient",

@@ -44,7 +44,7 @@ from unipush._pruning import PruningWatch
 from unipush._results import Outcome, PreparedRequest, SendResult
 from unipush._retry import FINAL, RetryDecision, RetryPolicy
 from unipush._targets import Target
-from unipush.transports import Transport, TransportResponse
+from unipush._transport import Transport, TransportResponse
 
 __all__ = ["Router", "Sender", "authorize", "call_callback", "logger", "unpack_pair"]
 

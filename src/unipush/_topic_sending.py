@@ -22,6 +22,7 @@ from unipush._errors import ConfigurationError, ProviderError, TransportError
 from unipush._results import Outcome, PreparedRequest, SendResult
 from unipush._retry import RetryPolicy
 from unipush._sending import Sender, authorize
+from unipush._transport import Transport
 from unipush.fcm._config import FCM
 from unipush.fcm._target import FcmDevice, FcmTopic
 from unipush.fcm._topics import (
@@ -34,7 +35,6 @@ from unipush.fcm._topics import (
     registration_tokens,
     topic_name,
 )
-from unipush.transports import Transport
 
 __all__ = ["manage_topic"]
 
