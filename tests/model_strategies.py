@@ -73,6 +73,7 @@ FIELDS: dict[type, dict[str, st.SearchStrategy[Any]]] = {
         "ttl": st.none()
         | st.integers(0, MAX_TTL_SECONDS)
         | st.integers(0, MAX_TTL_SECONDS).map(lambda seconds: timedelta(seconds=seconds)),
+        "expires_at": st.none() | aware,
         "priority": st.sampled_from([None, "high", "normal"]),
         "data": st.dictionaries(
             word.filter(lambda key: key not in ("aps", "unipush")), st.text(max_size=8), max_size=3

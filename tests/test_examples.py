@@ -30,6 +30,7 @@ EXPECTED = {
     "safe_pruning.py": "fixed: 48 delivered, 2 dead, 48 devices kept",
     "self_hosted_push_service.py": "4 of 5 delivered over HTTP/1.1; 1 unsubscribed to remove",
     "inbox_page.py": "6 pushes; the page shows 3 notifications",
+    "send_policies.py": "bo's updates: ['delivered', 'frequency_cap']",
 }
 NEEDS = {"fastapi_app.py": ["fastapi"], "celery_campaign.py": ["celery", "redis"]}
 # Programs an example's demo starts (the test skips, saying so, where one is missing).

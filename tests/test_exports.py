@@ -9,7 +9,15 @@ import pytest
 
 import unipush
 
-PUBLIC_MODULES = ["unipush", "unipush.apns", "unipush.fcm", "unipush.provider", "unipush.transports", "unipush.webpush"]
+PUBLIC_MODULES = [
+    "unipush",
+    "unipush.apns",
+    "unipush.fcm",
+    "unipush.provider",
+    "unipush.transports",
+    "unipush.webpush",
+    "unipush.policies",
+]
 
 
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)
@@ -59,7 +67,7 @@ def test_error_tree() -> None:
     assert issubclass(unipush.TimeoutError, TimeoutError)
     for name in ("AuthenticationError", "RateLimitedError", "InvalidTokenError"):
         assert issubclass(getattr(unipush, name), unipush.ProviderError)
-    for name in ("ConfigurationError", "ValidationError", "TransportError", "ProviderError"):
+    for name in ("ConfigurationError", "ValidationError", "TransportError", "ProviderError", "PolicyError"):
         assert issubclass(getattr(unipush, name), unipush.UnipushError)
 
 

@@ -48,6 +48,7 @@ from unipush import (
     target_from_dict,
 )
 from unipush.apns import ProviderTokenSigner
+from unipush.policies import Deduplicate, FrequencyCap, QuietHours, RedisPolicyStore
 
 # A few hundred examples in all, a few seconds on a slow CI machine.
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -189,6 +190,7 @@ NOTIFICATION_PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "badge": st.integers(-1, 2**32),
     "collapse_key": plain_text | wild_text,
     "ttl": st.integers(-1, 3_000_000) | st.timedeltas(),
+    "expires_at": any_datetime,
     "priority": st.sampled_from(["high", "normal", "urgent"]),
     "data": st.dictionaries(wild_text, wild_text, max_size=3) | st.dictionaries(plain_text, plain_text, max_size=3),
     "content_available": st.booleans(),
@@ -460,6 +462,44 @@ CONSTRUCTORS: dict[str, tuple[Callable[..., object], st.SearchStrategy[dict[str,
     ),
     "RetryBudget": (RetryBudget, kwargs_for(["ratio", "min_per_second", "clock"], {"ratio": st.floats(0, 1)})),
     "PruningGuard": (PruningGuard, kwargs_for(field_names(PruningGuard), {})),
+    # unipush.policies: the send policies and their Redis store (docs/policies.md).
+    "policies.QuietHours": (
+        QuietHours,
+        kwargs_for(
+            ["start", "end", "zone", "default_zone", "defer", "bypass", "name"],
+            {
+                "start": st.sampled_from(["22:00", "08:00", "7:5", "24:00"]) | st.times(),
+                "end": st.sampled_from(["08:00", "22:00"])
+                | st.times(timezones=st.none() | fixed_offsets.map(timezone)),
+                "zone": st.sampled_from(["Europe/Berlin", "Nowhere/Land", "../etc/passwd", "a" * 300, "\x00"]),
+                "default_zone": st.sampled_from(["UTC", "", "Asia/Tokyo"]),
+                "name": plain_text,
+            },
+        ),
+    ),
+    "policies.FrequencyCap": (
+        FrequencyCap,
+        kwargs_for(
+            ["limit", "window", "recipient", "category", "name"],
+            {"limit": st.integers(-1, 10), "window": st.timedeltas() | numbers, "name": plain_text},
+            required=("limit", "window"),
+        ),
+    ),
+    "policies.Deduplicate": (
+        Deduplicate,
+        kwargs_for(
+            ["key", "window", "recipient", "name"],
+            {"key": st.just(lambda n: None), "window": st.timedeltas() | numbers},
+            required=("key", "window"),
+        ),
+    ),
+    "policies.RedisPolicyStore": (
+        RedisPolicyStore,
+        kwargs_for(
+            ["url", "client", "prefix"],
+            {"url": st.sampled_from(["redis://localhost:1/0", "rediss://u:p@h:6380/2", "unix:///tmp/r.sock"])},
+        ),
+    ),
     "MemoryStore": (MemoryStore, st.just({})),
     # No I/O happens at construction: a directory is made on first save, a Redis connection on first use.
     "FileStore": (FileStore, kwargs_for(["directory"], {"directory": st.just("unused-cache-dir")})),

@@ -14,6 +14,7 @@ from unipush._errors import (
     ConfigurationError,
     InvalidTokenError,
     PayloadTooLargeError,
+    PolicyError,
     ProviderError,
     RateLimitedError,
     TimeoutError,  # noqa: A004 - the contract names it; it also subclasses the builtin
@@ -75,6 +76,7 @@ __all__ = [
     "Notification",
     "Outcome",
     "PayloadTooLargeError",
+    "PolicyError",
     "PreparedRequest",
     "Priority",
     "ProcessPool",

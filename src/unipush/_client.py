@@ -27,6 +27,7 @@ from unipush._retry import RetryPolicy
 from unipush._sending import Sender
 from unipush._targets import Target
 from unipush._transport import HttpxTransport, Transport, make_ssl_context
+from unipush.policies import PolicyChain, PolicyStore, SendPolicy
 
 __all__ = [
     "BaseClient",
@@ -289,6 +290,8 @@ class BaseClient:
     ``pruning_guard`` (default ``PruningGuard()``) keeps a misconfiguration (wrong APNs environment or
     topic, another Firebase project) from reporting every token as dead; ``None`` trusts every answer
     (docs/pruning-tokens.md).
+    ``policies`` are send policies applied in order before rendering (quiet hours, frequency caps,
+    de-duplication), their counts kept in ``policy_store`` (default: in memory); docs/policies.md.
     """
 
     _accepts_async_callbacks = True
@@ -310,8 +313,11 @@ class BaseClient:
         connections_per_origin: int = 1,
         credential_store: CredentialStore | None = None,
         pruning_guard: PruningGuard | None = PruningGuard(),  # noqa: B008 - frozen, so one shared default is safe
+        policies: Iterable[SendPolicy] = (),
+        policy_store: PolicyStore | None = None,
     ) -> None:
         self._core = ClientCore(providers_from(apns=apns, fcm=fcm, webpush=webpush, providers=providers))
+        self._policies = PolicyChain(policies, policy_store)  # docs/policies.md; expires_at even with none
         if credential_store is not None:
             use_credential_store(self._core.providers.values(), check_store(credential_store))
         if type(concurrency) is not int or concurrency < 1:
@@ -420,4 +426,5 @@ class BaseClient:
             timeout=self._timeout,
             retry=self._retry,
             pruning=self._pruning,
+            policies=self._policies,
         )

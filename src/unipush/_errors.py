@@ -6,6 +6,7 @@
     ├── ConfigurationError          bad credentials or settings, raised at construction
     ├── ValidationError             a Notification or target breaks a rule (names the field)
     │   └── PayloadTooLargeError    the rendered payload is over the provider's limit
+    ├── PolicyError                 a send policy kept it from being sent (a result's error, never raised)
     ├── TransportError              the request did not get a provider answer
     │   ├── TimeoutError            ... because a deadline passed
     │   └── WorkerCrashedError      ... because the ProcessPool worker sending it died
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigurationError",
     "InvalidTokenError",
     "PayloadTooLargeError",
+    "PolicyError",
     "ProviderError",
     "RateLimitedError",
     "TimeoutError",
@@ -64,6 +66,19 @@ class PayloadTooLargeError(ValidationError):
         self.limit = limit
         self.provider = provider
         super().__init__(field, f"{provider} payload is {size} bytes, over the limit of {limit} bytes")
+
+
+class PolicyError(UnipushError):
+    """A send policy kept the notification from being sent (``docs/policies.md``); nothing was sent.
+
+    Only ever a ``SendResult.error`` (``send`` does not raise it). ``policy`` is the policy's name (the
+    result's ``reason`` too); ``until`` is when a deferred notification may be sent, else ``None``.
+    """
+
+    def __init__(self, message: str, *, policy: str, until: datetime | None = None) -> None:
+        self.policy = policy
+        self.until = until
+        super().__init__(message)
 
 
 class TransportError(UnipushError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -78,7 +78,9 @@ class Notification:
 
     All fields are optional; a notification must carry something to show (``title``, ``body``) or be a
     silent push (``content_available=True`` and/or ``data``). ``ttl`` accepts int seconds or a
-    ``timedelta`` and is stored as int seconds. ``data`` is string to string, as FCM requires.
+    ``timedelta`` and is stored as int seconds. ``expires_at`` (an aware datetime) is when the
+    notification stops being worth showing: a client does not send it after then, and the TTL it
+    sends never reaches past it (``ttl_at``; docs/policies.md). ``data`` is string to string, as FCM requires.
     Provider-specific settings go in ``apns=``, ``fcm=`` and ``webpush=`` option blocks.
     """
 
@@ -95,6 +97,7 @@ class Notification:
     sound: str | None = None
     collapse_key: str | None = None
     ttl: int | timedelta | None = None
+    expires_at: datetime | None = None
     priority: Priority | None = None
     data: Mapping[str, str] = field(default_factory=_empty_data)
     content_available: bool = False
@@ -116,6 +119,7 @@ class Notification:
         v.optional_url("deep_link", self.deep_link, schemes=None)
         v.optional_int("badge", self.badge, minimum=0, maximum=2**31 - 1)
         set_(self, "ttl", v.ttl_seconds("ttl", self.ttl))
+        v.aware_datetime("expires_at", self.expires_at)
         v.one_of("priority", self.priority, ("high", "normal"))
         set_(self, "data", v.str_mapping("data", self.data))
         for key in self.data:
@@ -135,6 +139,18 @@ class Notification:
         ttl = self.ttl
         assert not isinstance(ttl, timedelta)  # normalised in __post_init__
         return ttl
+
+    def ttl_at(self, now: datetime) -> int | None:
+        """The TTL to send at ``now``: ``ttl``, cut so that it never reaches past ``expires_at``.
+
+        Whole seconds rounded down (``now + ttl_at(now) <= expires_at``), 0 once ``expires_at`` has
+        passed, at most 28 days; ``None`` when neither is set (the provider's default applies).
+        """
+        ttl = self.ttl_seconds
+        if self.expires_at is None:
+            return ttl
+        left = max(0, min(v.MAX_TTL_SECONDS, int((self.expires_at - now).total_seconds())))
+        return left if ttl is None else min(ttl, left)
 
     @property
     def has_alert(self) -> bool:

@@ -318,7 +318,19 @@ def _dumps(value: object) -> bytes:
 # ``__getstate__``/``__setstate__`` (benchmarks/bench_processes.py). The fields of ``SendResult`` but
 # ``target``, in this order; an error travels as its class, ``args`` and attributes (``_error_state``).
 _ErrorState = tuple[type[BaseException], tuple[Any, ...], dict[str, Any]]
-_Wire = tuple[bool, str, int | None, str | None, _ErrorState | None, object, bool, datetime | None, float | None, int]
+_Wire = tuple[
+    bool,
+    str,
+    int | None,
+    str | None,
+    _ErrorState | None,
+    object,
+    bool,
+    datetime | None,
+    float | None,
+    int,
+    datetime | None,
+]
 
 
 def _wire(result: SendResult) -> _Wire:
@@ -334,11 +346,24 @@ def _wire(result: SendResult) -> _Wire:
         result.invalidated_at,
         result.retry_after,
         result.attempts,
+        result.deferred_until,
     )
 
 
 def _result(wire: _Wire, target: Target) -> SendResult:
-    ok, provider, status_code, message_id, state, reason, token_invalid, invalidated_at, retry_after, attempts = wire
+    (
+        ok,
+        provider,
+        status_code,
+        message_id,
+        state,
+        reason,
+        token_invalid,
+        invalidated_at,
+        retry_after,
+        attempts,
+        until,
+    ) = wire
     error: Any = None
     if state is not None:
         kind, args, attributes = state
@@ -359,6 +384,7 @@ def _result(wire: _Wire, target: Target) -> SendResult:
         invalidated_at=invalidated_at,
         retry_after=retry_after,
         attempts=attempts,
+        deferred_until=until,
     )
 
 

@@ -122,7 +122,9 @@ class SendResult:
     retries, or the client was closed first), or, in a batch only, the ``ValidationError`` or
     ``ConfigurationError`` that kept this one target from being routed or rendered (then ``target`` is
     the batch item as given, even if it is not a ``Target``). ``attempts`` counts the requests made (0
-    when nothing was sent); a ``TransportError``'s message quotes the same count.
+    when nothing was sent); a ``TransportError``'s message quotes the same count. A send policy's
+    refusal (``docs/policies.md``) is a result too: ``error`` a ``PolicyError``, ``reason`` the policy's
+    name, ``attempts`` 0 and, when it is deferred, ``deferred_until`` the time it may be sent.
     """
 
     ok: bool
@@ -136,6 +138,7 @@ class SendResult:
     invalidated_at: datetime | None = None
     retry_after: float | None = None
     attempts: int = 1
+    deferred_until: datetime | None = None
 
     def raise_for_error(self) -> SendResult:
         """Raise ``error`` if the send failed; return ``self`` otherwise (for chaining)."""

@@ -34,7 +34,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from unipush._errors import ConfigurationError, ProviderError, TransportError, UnipushError, ValidationError
 from unipush._foreign import describe, foreign_error
@@ -45,6 +45,9 @@ from unipush._results import Outcome, PreparedRequest, SendResult
 from unipush._retry import FINAL, RetryDecision, RetryPolicy
 from unipush._targets import Target
 from unipush._transport import Transport, TransportResponse
+
+if TYPE_CHECKING:
+    from unipush.policies import PolicyChain
 
 __all__ = ["Router", "Sender", "authorize", "call_callback", "logger", "unpack_pair"]
 
@@ -124,8 +127,10 @@ class Sender:
         timeout: float | None,
         retry: RetryPolicy,
         pruning: PruningWatch | None = None,
+        policies: PolicyChain | None = None,
     ) -> None:
         self.router = router
+        self._policies = policies  # send policies (docs/policies.md): decide before anything is rendered
         self._pruning = pruning  # the client's: decides which "dead token" answers to believe
         self.transport = transport
         self.ssl_context = ssl_context  # for credential requests (FCM's OAuth token endpoint)
@@ -160,6 +165,11 @@ class Sender:
 
     async def send(self, notification: Notification, target: Target) -> SendResult:
         """Send to one target; ``ValidationError``/``ConfigurationError`` raise, every answer is a result."""
+        if self._policies is not None:  # a policy's refusal is a result, and nothing is rendered for it
+            return await self._policies.send(notification, target, self._send)
+        return await self._send(notification, target)
+
+    async def _send(self, notification: Notification, target: Target) -> SendResult:
         # Rendered once: the same body and the same apns-id go out on every attempt.
         provider, request = self.router.prepare(notification, target)
         if self.closed:

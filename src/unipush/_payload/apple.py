@@ -211,12 +211,15 @@ def _is_visible(notification: Notification, options: ApnsOptions) -> bool:
 def _headers(
     notification: Notification, options: ApnsOptions, push_type: ApnsPushType, now: datetime
 ) -> dict[str, str]:
-    ttl = notification.ttl_seconds
+    ttl = notification.ttl_at(now)  # never past expires_at (docs/policies.md)
     if push_type is ApnsPushType.PUSHTOTALK:
         # Apple, "Creating a Push to Talk app" (receiving audio): a push-to-talk push is delivered at
         # once or never, so apns-expiration is 0 and apns-priority 10.
-        if ttl not in (None, 0):
-            raise ValidationError("ttl", f"must be 0 (or unset) for a push-to-talk push (apns-expiration 0), got {ttl}")
+        if notification.ttl_seconds not in (None, 0):
+            raise ValidationError(
+                "ttl",
+                f"must be 0 (or unset) for a push-to-talk push (apns-expiration 0), got {notification.ttl_seconds}",
+            )
         ttl = 0
     elif ttl is None:
         ttl = DEFAULT_TTL_SECONDS

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from unipush._errors import ValidationError
@@ -47,16 +48,15 @@ def derive_topic(collapse_key: str) -> str:
     return b64url_encode(hashlib.sha256(collapse_key.encode("utf-8")).digest()[:24])
 
 
-def encode_headers(notification: Notification) -> dict[str, str]:
+def encode_headers(notification: Notification, *, now: datetime | None = None) -> dict[str, str]:
     """The RFC 8030 headers for ``notification``, without ``authorization`` (lower-case names).
 
     ``ttl`` is always present, as RFC 8030 §5.2 requires (a push service answers 400 without it):
     ``Notification.ttl``, or ``DEFAULT_TTL_SECONDS`` (28 days) when unset, so 0 is only ever sent
-    when asked for.
+    when asked for. With ``now``, the TTL never reaches past ``expires_at`` (``Notification.ttl_at``).
     """
     options = options_of(notification)
-    ttl = notification.ttl_seconds
-    headers = {"ttl": str(DEFAULT_TTL_SECONDS if ttl is None else ttl)}
+    headers = {"ttl": ttl_header(notification, now)}
     # RFC 8030 §5.3; no priority means the service default ("normal"), so no header is sent.
     urgency = options.urgency or _URGENCY_FOR_PRIORITY.get(notification.priority or "")
     if urgency is not None:
@@ -72,6 +72,12 @@ def encode_headers(notification: Notification) -> dict[str, str]:
     headers["content-type"] = "application/octet-stream"
     headers.update(options.extra_headers)
     return headers
+
+
+def ttl_header(notification: Notification, now: datetime | None) -> str:
+    """The ``TTL`` header's value at ``now`` (RFC 8030 §5.2): never past ``expires_at`` when ``now`` is given."""
+    ttl = notification.ttl_seconds if now is None else notification.ttl_at(now)
+    return str(DEFAULT_TTL_SECONDS if ttl is None else ttl)
 
 
 def _renotify(notification: Notification, options: WebPushOptions) -> bool | None:

@@ -152,6 +152,7 @@ def _expiration(notification: Notification, channel: ApnsChannel, now: datetime)
         )
     if ttl == 0 or (ttl is None and not stores):
         return "0"
+    ttl = notification.ttl_at(now)  # never past expires_at (docs/policies.md)
     return str(int(now.timestamp()) + (DEFAULT_TTL_SECONDS if ttl is None else ttl))
 
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from unipush import CredentialStore, Provider, PushClient, RetryPolicy
-from unipush.cli._common import docs_url, fail
+from unipush import ConfigurationError, CredentialStore, Provider, PushClient, RetryPolicy
+from unipush.cli._common import docs_url, fail, parse_duration
+from unipush.policies import CONFIG_SECTIONS as POLICY_SECTIONS
+from unipush.policies import PolicyStore, SendPolicy, policies_from_config
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -212,6 +214,8 @@ class Settings:
     values: dict[str, dict[str, Any]] = field(default_factory=lambda: {s: {} for s in SECTIONS})
     origin: dict[tuple[str, str], str] = field(default_factory=dict)
     config_path: Path | None = None
+    policies: list[SendPolicy] = field(default_factory=list)  # from [[policies]]
+    policy_store: PolicyStore | None = None  # from [policy_store]
 
     def get(self, section: str, key: str) -> Any:
         """The value of ``[section] key``, or ``None`` when no source gave it."""
@@ -284,7 +288,13 @@ def _load_file(settings: Settings, path: Path) -> None:
     except OSError as exc:
         fail(f"{path}: cannot read the config file: {exc.strerror or exc}")
     base = path.resolve().parent
+    try:  # [[policies]] and [policy_store] belong to unipush.policies (docs/policies.md)
+        settings.policies, settings.policy_store = policies_from_config(document, str(path), duration=parse_duration)
+    except ConfigurationError as exc:
+        fail(str(exc))
     for section, table in document.items():
+        if section in POLICY_SECTIONS:
+            continue
         if section not in SECTIONS:
             fail(f"{path}: unknown section [{section}] (expected {', '.join(f'[{s}]' for s in SECTIONS)})")
         if not isinstance(table, dict):
@@ -465,4 +475,6 @@ def build_client(
         concurrency=100 if concurrency is None else concurrency,
         retry=RetryPolicy() if attempts is None else RetryPolicy(max_attempts=attempts),
         credential_store=credential_store,
+        policies=settings.policies,
+        policy_store=settings.policy_store,
     )

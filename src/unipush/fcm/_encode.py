@@ -177,7 +177,8 @@ def message_parts(notification: Notification, target: FcmTarget, *, now: datetim
     opts = notification.fcm or _NO_OPTIONS
     _check_data_keys(notification.data)
     visible = notification.has_alert or bool(opts.title_loc_key or opts.body_loc_key)
-    ttl = notification.ttl_seconds if notification.ttl_seconds is not None else DEFAULT_TTL_SECONDS
+    ttl = notification.ttl_at(now)  # never past expires_at (docs/policies.md)
+    ttl = DEFAULT_TTL_SECONDS if ttl is None else ttl
 
     message: dict[str, Any] = {}
     if visible:
@@ -192,7 +193,7 @@ def message_parts(notification: Notification, target: FcmTarget, *, now: datetim
     # Each platform block always carries at least the TTL, so all three are always present.
     message["android"] = _android(notification, opts, visible, ttl)
     message["apns"] = _apns(notification, target, opts, visible, bool(data), now)
-    message["webpush"] = _webpush(notification, visible)
+    message["webpush"] = _webpush(notification, visible, now)
 
     for block in ("android", "apns", "webpush"):
         raw = getattr(opts, block)
@@ -416,7 +417,7 @@ def _apns(
     return apns
 
 
-def _webpush(notification: Notification, visible: bool) -> dict[str, Any]:
+def _webpush(notification: Notification, visible: bool, now: datetime) -> dict[str, Any]:
     options = notification.webpush
     if options is not None:
         for name, refused in _WEBPUSH_REFUSED:
@@ -425,7 +426,7 @@ def _webpush(notification: Notification, visible: bool) -> dict[str, Any]:
     # The Web Push encoder's headers: TTL (always; RFC 8030 section 5.2), Urgency, Topic and the extra
     # headers, minus the encryption headers, which FCM sets for its own body.
     headers: dict[str, str] = {}
-    for name, value in encode_headers(notification).items():
+    for name, value in encode_headers(notification, now=now).items():
         if name not in _FCM_OWNS_WEBPUSH_HEADERS:
             headers[WEBPUSH_HEADER_NAMES.get(name, name)] = value
     webpush: dict[str, Any] = {"headers": headers}

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from unipush._credentials import CredentialStore
 from unipush._errors import ConfigurationError, PayloadTooLargeError, ValidationError
 from unipush._model import Notification
-from unipush._payload.web import encode_headers
+from unipush._payload.web import encode_headers, ttl_header
 from unipush._results import Outcome, PreparedRequest
 from unipush._targets import Target
 from unipush._validate import optional_url, service_url
@@ -249,6 +249,9 @@ class WebPush:
         if len(body) > MAX_BODY_SIZE:  # cannot happen after the plaintext check; kept as a guard
             raise PayloadTooLargeError("payload", len(body), MAX_BODY_SIZE, "webpush")
         headers = dict(message.headers)
+        if notification.expires_at is not None:
+            # Rendered once per notification, but the TTL left before expires_at depends on the send time.
+            headers["ttl"] = ttl_header(notification, now)
         rule = self.push_service_for(target)
         if rule is not None:
             if len(body) > rule.max_body:
