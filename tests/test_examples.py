@@ -70,4 +70,4 @@ def test_example_runs(name: str) -> None:
 def test_testing_example_passes_with_the_pytest_plugin() -> None:
     result = run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLES / "testing"))
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
-    assert "3 passed" in result.stdout, result.stdout
+    assert "5 passed" in result.stdout, result.stdout

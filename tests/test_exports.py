@@ -15,6 +15,7 @@ PUBLIC_MODULES = [
     "unipush.fcm",
     "unipush.policies",
     "unipush.provider",
+    "unipush.transports",
     "unipush.webpush",
     "unipush.sandbox",
     "unipush.sandbox.server",

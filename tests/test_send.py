@@ -1,25 +1,26 @@
 """Sending end to end over real sockets: both clients against the local sandbox, with its faults.
 
 Every test runs twice, once with ``PushClient`` and once with ``AsyncPushClient`` (the ``driver``
-fixture), so the two clients are held to the same behaviour.
+fixture), so the two clients are held to the same behaviour. What the sending loop decides (retries,
+the budget, callbacks, results) is tested without sockets in ``test_sending_loop.py``; here stays what
+is on the wire: each service's answers as the sandbox gives them, resets and GOAWAY, the OAuth endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
 import pytest
 
+from tests.sandbox.test_fcm_platform_options import _timeless
 from unipush import (
     AsyncPushClient,
     BatchResult,
     InvalidTokenError,
     Notification,
     PushClient,
-    RateLimitedError,
     SendResult,
     Target,
 )
@@ -119,7 +120,9 @@ def test_success_on_each_provider_and_inbox_equals_what_was_sent(driver: Driver,
         rendered = client.render(n, target).payload
         assert rendered is not None
         if result.provider == "fcm":
-            assert delivery.payload == rendered["message"]
+            # Without the apns-expiration header: render and send may straddle a second.
+            assert delivery.payload is not None
+            assert _timeless(dict(delivery.payload)) == _timeless(rendered["message"])
         elif result.provider == "apns":
             assert delivery.payload is not None
             assert delivery.payload["aps"] == rendered["aps"]
@@ -144,49 +147,6 @@ def test_dead_tokens_are_reported_once_with_the_callback(driver: Driver, sandbox
     assert len(sandbox.inbox) == 0
 
 
-def test_rate_limit_honours_retry_after(driver: Driver, sandbox: Sandbox) -> None:
-    target = sandbox.apns_device()
-    sandbox.fail(429, provider="apns", target=target.key, retry_after="1")
-    started = time.monotonic()
-    result = driver.send(note(), target)
-    elapsed = time.monotonic() - started
-    assert result.ok
-    assert result.attempts == 2
-    assert elapsed >= 0.95  # waited for Retry-After, not the 10 ms backoff
-    assert len(sandbox.inbox.for_target(target.key)) == 1
-
-
-def test_rate_limit_beyond_the_cap_is_reported_not_waited(make_driver: Callable[..., Driver], sandbox: Sandbox) -> None:
-    driver = make_driver(retry=RetryPolicy(max_retry_after=5, budget=None))
-    target = sandbox.fcm_device()
-    sandbox.fail(429, provider="fcm", target=target.key, retry_after="3600")
-    result = driver.send(note(), target)
-    assert not result.ok
-    assert isinstance(result.error, RateLimitedError)
-    assert result.retry_after == 3600
-    assert result.attempts == 1
-
-
-@pytest.mark.parametrize("status", [500, 503])
-def test_server_error_then_success(driver: Driver, sandbox: Sandbox, status: int) -> None:
-    for target in all_targets(sandbox):
-        sandbox.fail(status, provider=target.provider, target=target.key, times=2)
-        result = driver.send(note(), target)
-        assert result.ok, result
-        assert result.attempts == 3
-        assert len(sandbox.inbox.for_target(target.key)) == 1
-
-
-def test_permanent_rejection_is_not_retried(driver: Driver, sandbox: Sandbox) -> None:
-    target = sandbox.apns_device()
-    sandbox.faults.add(Fault(kind="bad_token", provider="apns", target=target.key))
-    assert driver.send(note(), sandbox.apns_device()).ok  # the configuration works: BadDeviceToken is believed
-    result = driver.send(note(), target)
-    assert not result.ok
-    assert result.attempts == 1
-    assert result.token_invalid  # BadDeviceToken
-
-
 def test_resets_and_goaway_lose_nothing_and_send_nothing_twice(driver: Driver, sandbox: Sandbox) -> None:
     devices = [sandbox.apns_device() for _ in range(300)]
     sandbox.goaway_after(50, "apns")
@@ -209,16 +169,6 @@ def test_stream_yields_one_result_per_pair(driver: Driver, sandbox: Sandbox) -> 
     assert all(r.ok for r in results)
 
 
-def test_provider_token_minted_once_for_many_sends(driver: Driver, sandbox: Sandbox) -> None:
-    client = driver.client
-    signer = client.providers["apns"].signer  # type: ignore[attr-defined]
-    before = signer.mint_count
-    devices = [sandbox.apns_device() for _ in range(10_000)]
-    batch = driver.send_many(note(), devices)
-    assert len(batch.succeeded) == 10_000
-    assert signer.mint_count - before <= 1  # one token per (team, key), shared by all sends
-
-
 def test_oauth_token_refreshed_on_401(driver: Driver, sandbox: Sandbox) -> None:
     target = sandbox.fcm_device()
     assert driver.send(note(), target).ok
@@ -229,36 +179,3 @@ def test_oauth_token_refreshed_on_401(driver: Driver, sandbox: Sandbox) -> None:
     assert result.ok
     assert result.attempts == 2
     assert fcm.token_requests == requests_before + 1
-
-
-def test_expired_provider_token_resends_once(driver: Driver, sandbox: Sandbox) -> None:
-    target = sandbox.apns_device()
-    sandbox.faults.add(Fault(kind="expired_credential", provider="apns", target=target.key, times=None))
-    result = driver.send(note(), target)
-    assert not result.ok
-    assert result.attempts == 2  # re-signed and resent once, then reported
-    assert len(sandbox.inbox.for_target(target.key)) == 0
-
-
-def test_callback_errors_are_logged_not_raised(
-    make_driver: Callable[..., Driver], sandbox: Sandbox, caplog: pytest.LogCaptureFixture
-) -> None:
-    def broken(result: SendResult) -> None:
-        raise RuntimeError("database is down")
-
-    driver = make_driver(on_invalid_token=broken)
-    dead, live = sandbox.apns_device(), sandbox.apns_device()
-    sandbox.invalidate(dead.token, provider="apns")
-    batch = driver.send_many(note(), [dead, live])
-    assert [r.ok for r in batch] == [False, True]
-    assert "on_invalid_token callback failed" in caplog.text
-    assert "database is down" in caplog.text
-
-
-def test_validation_error_in_a_batch_is_a_result(driver: Driver, sandbox: Sandbox) -> None:
-    too_long_for_apns = note(collapse_key="k" * 65)  # apns-collapse-id is at most 64 bytes
-    subscription = sandbox.subscribe()
-    batch = driver.send_many(too_long_for_apns, [sandbox.apns_device(), subscription])
-    assert not batch[0].ok
-    assert batch[0].attempts == 0
-    assert batch[1].ok

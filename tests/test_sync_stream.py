@@ -29,7 +29,7 @@ def _pending(client: PushClient) -> int:
     loop, sender = client._get()
 
     async def count() -> int:
-        stats = sender._transport.stats  # type: ignore[attr-defined]
+        stats = sender.transport.stats  # type: ignore[attr-defined]
         return int(stats["in_flight"]) + int(stats["queued_requests"])
 
     return loop.run(count())
@@ -88,15 +88,15 @@ def test_an_error_in_the_input_propagates_and_the_client_survives(client: PushCl
 def test_an_unexpected_exception_from_a_send_reaches_the_caller(
     client: PushClient, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = Sender.send_or_fail
+    original = Sender.send
     poison = sandbox.apns_device()
 
-    async def send_or_fail(self: Sender, notification: Notification, target: Target) -> object:
+    async def send(self: Sender, notification: Notification, target: Target) -> object:
         if target == poison:
             raise RuntimeError("a bug, not a provider's answer")
         return await original(self, notification, target)
 
-    monkeypatch.setattr(Sender, "send_or_fail", send_or_fail)
+    monkeypatch.setattr(Sender, "send", send)
     targets = [sandbox.apns_device() for _ in range(5)] + [poison] + [sandbox.apns_device() for _ in range(5)]
     with pytest.raises(RuntimeError, match="a bug"):
         client.send_many(N, targets)

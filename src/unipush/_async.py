@@ -12,6 +12,7 @@ from unipush._model import Notification
 from unipush._results import BatchResult, SendResult
 from unipush._sending import Sender, call_callback
 from unipush._targets import Target
+from unipush._topic_sending import manage_topic
 from unipush.apns._channels import AsyncApnsChannels, apns_provider
 from unipush.fcm._target import FcmDevice, FcmTopic
 from unipush.fcm._topics import TopicManagementResult, TopicOperation
@@ -56,9 +57,15 @@ class AsyncPushClient(BaseClient):
         sender = self._get_sender()
         check_batch(notification, targets)
         results: dict[int, SendResult] = {}
+        callback = self._on_invalid_token
         stream = sender.stream(((notification, t) for t in targets), self._concurrency, finish_input=True)
-        async for index, result in self._relay(stream):
-            results[index] = result
+        try:
+            async for index, result in stream:
+                if callback is not None and result.token_invalid:
+                    await call_callback(callback, result)
+                results[index] = result
+        finally:
+            await stream.aclose()
         return BatchResult(tuple(results[i] for i in range(len(results))))
 
     def stream(
@@ -71,21 +78,18 @@ class AsyncPushClient(BaseClient):
         """
         sender = self._get_sender()
         check_pairs(pairs)
-        return self._results(self._relay(sender.stream(pairs, self._concurrency)))
+        return self._stream(sender.stream(pairs, self._concurrency))
 
-    @staticmethod
-    async def _results(indexed: AsyncIterator[tuple[int, SendResult]]) -> AsyncIterator[SendResult]:
-        async for _index, result in indexed:
-            yield result
-
-    async def _relay(
-        self, stream: AsyncGenerator[tuple[int, SendResult], None]
-    ) -> AsyncIterator[tuple[int, SendResult]]:
+    async def _stream(self, stream: AsyncGenerator[tuple[int, SendResult], None]) -> AsyncIterator[SendResult]:
+        callback = self._on_invalid_token
+        hook = self._on_result
         try:
-            async for index, result in stream:
-                await call_callback(self._on_invalid_token, result)
-                await _telemetry.call_result_hook(self._on_result, result)
-                yield index, result
+            async for _index, result in stream:
+                if callback is not None and result.token_invalid:
+                    await call_callback(callback, result)
+                if hook is not None:
+                    await _telemetry.call_result_hook(hook, result)
+                yield result
         finally:
             await stream.aclose()
 
@@ -107,7 +111,7 @@ class AsyncPushClient(BaseClient):
         return await self._manage_topic("unsubscribe", topic, tokens)
 
     async def _manage_topic(self, operation: TopicOperation, topic: object, tokens: object) -> TopicManagementResult:
-        result = await self._get_sender().manage_topic(operation, topic, tokens, concurrency=self._concurrency)
+        result = await manage_topic(self._get_sender(), operation, topic, tokens, concurrency=self._concurrency)
         for item in result:
             await call_callback(self._on_invalid_token, item)
         return result

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import re
 import ssl
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -46,6 +48,11 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 §5.6.2: metho
 _BAD_FIELD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 §5.5, RFC 9113 §8.2.1: no CR, LF, NUL
 _TCHAR = r"[!#$%&'*+.^_`|~0-9A-Za-z-]"
 _NAMES = re.compile(rf"(?:{_TCHAR}+(?:\n{_TCHAR}+)*)?")  # field names joined by "\n": one regex per request
+# Each provider sends a handful of distinct header-name sets, so the ones already checked are remembered
+# (bounded: a plugin that varies its names is checked every time, never grows this without limit).
+_CHECKED_NAMES: set[str] = set()
+_CHECKED_NAMES_MAX = 256
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})
 
 
 def _kind(value: object) -> str:
@@ -87,9 +94,11 @@ def check_request(provider: str, request: object) -> PreparedRequest:
     port = match.group(1)
     if port is not None and not 0 < int(port) < 65536:
         raise refuse(f"url port {port} is out of range")
-    if not isinstance(method, str) or _TOKEN.match(method) is None:
+    if not (type(method) is str and method in _METHODS) and (
+        not isinstance(method, str) or _TOKEN.match(method) is None
+    ):
         raise refuse(f"method must be an HTTP method name, got {method!r}"[:120])
-    if not isinstance(headers, Mapping):
+    if type(headers) is not MappingProxyType and not isinstance(headers, Mapping):  # PreparedRequest's own: fast
         raise refuse(f"headers must be a mapping, got {_kind(headers)}")
     # The hot path: every request of every send passes here, so all names and all values are checked
     # at once; only a request that fails is walked field by field, for the message.
@@ -97,8 +106,13 @@ def check_request(provider: str, request: object) -> PreparedRequest:
         names, values = "\n".join(headers), "".join(headers.values())
     except TypeError:
         names = values = ""
-    if values and _NAMES.fullmatch(names) is not None and _BAD_FIELD_VALUE.search(values) is None:
-        return _checked_body(request, body, refuse)
+    if values and _BAD_FIELD_VALUE.search(values) is None:
+        if names in _CHECKED_NAMES:
+            return _checked_body(request, body, refuse)
+        if _NAMES.fullmatch(names) is not None:
+            if len(_CHECKED_NAMES) < _CHECKED_NAMES_MAX:
+                _CHECKED_NAMES.add(names)
+            return _checked_body(request, body, refuse)
     for name, value in cast(Mapping[object, object], headers).items():
         if not isinstance(name, str) or _TOKEN.match(name) is None:
             raise refuse(f"header name {name!r} is not a valid field name"[:120])
@@ -122,8 +136,17 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@functools.cache
+def _system_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """The engine's and the credential requests' TLS contexts for the system CAs, made once per process."""
+    return make_ssl_context(None), make_ssl_context(None)
+
+
 class ClientCore:
-    """Routes targets to providers and renders requests. Holds no connection and does no I/O."""
+    """Routes targets to providers and renders requests. Holds no connection and does no I/O.
+
+    It is the ``Router`` the sending loop (``_sending.Sender``) is given.
+    """
 
     def __init__(self, providers: Iterable[Provider], *, clock: Callable[[], datetime] = _utcnow) -> None:
         self._providers: dict[str, Provider] = {}
@@ -288,6 +311,7 @@ class BaseClient:
         concurrency: int = 100,
         on_invalid_token: Callable[[SendResult], object] | None = None,
         http_client: httpx.Client | httpx.AsyncClient | None = None,
+        transport: Transport | None = None,
         connections_per_origin: int = 1,
         credential_store: CredentialStore | None = None,
         pruning_guard: PruningGuard | None = PruningGuard(),  # noqa: B008 - frozen, so one shared default is safe
@@ -315,11 +339,24 @@ class BaseClient:
             )
         if http_client is not None and not isinstance(http_client, (httpx.Client, httpx.AsyncClient)):
             raise ConfigurationError("http_client must be an httpx.Client or httpx.AsyncClient")
+        if transport is not None:
+            if http_client is not None:
+                raise ConfigurationError("give http_client= or transport=, not both")
+            if not (callable(getattr(transport, "request", None)) and callable(getattr(transport, "aclose", None))):
+                raise ConfigurationError(
+                    f"transport must implement unipush.transports.Transport (async request and aclose), "
+                    f"got {type(transport).__name__}"
+                )
         try:
             # Two contexts: the engine pins ALPN to h2 on its own, and httpx (OAuth token requests)
             # rewrites ALPN on the context it is given. A context passed by the user is shared.
-            self._ssl_context = make_ssl_context(verify)
-            self._auth_ssl_context = make_ssl_context(verify)
+            if verify is None:
+                # The system CAs: loading them costs ~70 ms a context, so every client of the process
+                # shares one pair (each role always writes the same ALPN list into its own).
+                self._ssl_context, self._auth_ssl_context = _system_contexts()
+            else:
+                self._ssl_context = make_ssl_context(verify)
+                self._auth_ssl_context = make_ssl_context(verify)
             self._verify = verify
         except (OSError, ValueError) as exc:
             raise ConfigurationError(f"verify: {exc}") from exc
@@ -329,6 +366,7 @@ class BaseClient:
         self._on_invalid_token = on_invalid_token
         self._on_result = check_result_hook(on_result, async_ok=self._accepts_async_callbacks, client=type(self))
         self._http_client = http_client
+        self._transport = transport
         self._connections_per_origin = connections_per_origin
         if pruning_guard is not None and not isinstance(pruning_guard, PruningGuard):
             raise ConfigurationError(
@@ -375,7 +413,9 @@ class BaseClient:
         from unipush._engine import Engine  # imported on first send: render needs no network code
 
         transport: Transport
-        if self._http_client is not None:
+        if self._transport is not None:
+            transport = self._transport
+        elif self._http_client is not None:
             transport = HttpxTransport(self._http_client)
         else:
             transport = Engine(

@@ -58,7 +58,14 @@ class PreparedRequest:
     credential_pending: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "headers", MappingProxyType({k.lower(): v for k, v in self.headers.items()}))
+        headers = self.headers
+        try:
+            lower = type(headers) is dict and "".join(headers).islower()  # the encoders' case: one C call
+        except TypeError:
+            lower = False
+        # A copy either way: the caller's dict may change later, the request must not.
+        fields = dict(headers) if lower else {k.lower(): v for k, v in headers.items()}
+        object.__setattr__(self, "headers", MappingProxyType(fields))
 
     def __repr__(self) -> str:
         # Device tokens and subscription endpoints are shortened: reprs end up in logs.

@@ -9,13 +9,14 @@ Which answers retry (RFC 9110 §15.6.4, Apple's and Google's guidance, protocols
   401): one immediate resend after the credential is re-minted; a second refusal is final.
 * Everything else (4xx: a bad payload, a dead token, a wrong key) is final: sending it again cannot work.
 
-The policy never sleeps and never reads a clock on its own: the loops (tenacity in the sync and the
-async client) ask it, then wait. A ``RetryBudget`` shared by a client caps retries to a fraction of
+The policy never sleeps and never reads a clock on its own: the sending loop (``_sending``, one plain
+loop for both clients) asks it, then waits. A ``RetryBudget`` shared by a client caps retries to a fraction of
 first attempts, so an outage does not multiply the load on a provider.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import threading
@@ -29,7 +30,15 @@ from unipush import _validate as v
 from unipush._errors import TransportError, ValidationError
 from unipush._results import Outcome
 
-__all__ = ["RetryBudget", "RetryDecision", "RetryPolicy", "header", "parse_retry_after", "retry_after_from_headers"]
+__all__ = [
+    "FINAL",
+    "RetryBudget",
+    "RetryDecision",
+    "RetryPolicy",
+    "header",
+    "parse_retry_after",
+    "retry_after_from_headers",
+]
 
 
 def _http_date(value: str) -> datetime | None:
@@ -99,6 +108,12 @@ class RetryBudget:
         self.min_per_second = floor
         self._clock = clock
         self._lock = threading.Lock()
+        # First attempts are counted without the lock (next() on a count is atomic under the GIL): one
+        # per notification, where a lock costs more than the whole decision. They turn into tokens when
+        # a retry asks for one; ``next`` numbers those reads too, so they are counted apart.
+        self._attempts = itertools.count(1)
+        self._reads = 0
+        self._converted = 0
         self._tokens = max(min_per_second, 1.0)
         self._capacity = max(min_per_second * 10, 10.0)
         self._last = clock()
@@ -108,16 +123,27 @@ class RetryBudget:
         self._tokens = min(self._capacity, self._tokens + (now - self._last) * self.min_per_second)
         self._last = now
 
+    def _earn(self) -> None:
+        # Under the lock: the first attempts recorded since the last read, each worth ``ratio``.
+        self._reads += 1
+        recorded = next(self._attempts) - self._reads
+        new = recorded - self._converted
+        if new:
+            self._converted = recorded
+            self._tokens = min(self._capacity + self.ratio, self._tokens + new * self.ratio)
+
     def record_attempt(self) -> None:
-        """A first attempt was made: it earns ``ratio`` of a retry."""
-        with self._lock:
-            self._refill()
-            self._tokens = min(self._capacity + self.ratio, self._tokens + self.ratio)
+        """A first attempt was made: it earns ``ratio`` of a retry (counted when a retry asks for one).
+
+        Called once per notification, so it takes no lock and reads no clock.
+        """
+        next(self._attempts)
 
     def try_spend(self) -> bool:
         """Take one retry from the budget; False when the budget is exhausted."""
         with self._lock:
             self._refill()
+            self._earn()
             if self._tokens >= 1.0 - 1e-9:  # ratio sums (0.1 * 10) must not fall short by a rounding error
                 self._tokens -= 1.0
                 return True
@@ -131,6 +157,9 @@ class RetryDecision:
     retry: bool
     delay: float = 0.0
     refresh_credential: bool = False
+
+
+FINAL = RetryDecision(False)  # "do not send again": one shared instance, it is decided for most sends
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,23 +223,23 @@ class RetryPolicy:
         ``refreshed`` says the credential was already re-minted once for this send.
         """
         if outcome is not None and outcome.ok:
-            return RetryDecision(False)
+            return FINAL
         if attempt >= self.max_attempts:
-            return RetryDecision(False)
+            return FINAL
         if outcome is not None:
             if outcome.refresh_credential:
                 # Re-mint once and resend at once (Apple: ExpiredProviderToken; Google: plain 401).
                 return RetryDecision(not refreshed and self._spend(), 0.0, refresh_credential=not refreshed)
             if not outcome.retryable:
-                return RetryDecision(False)
+                return FINAL
             if outcome.retry_after is not None:
                 if outcome.retry_after > self.max_retry_after:
-                    return RetryDecision(False)
+                    return FINAL
                 return RetryDecision(self._spend(), outcome.retry_after)
             return RetryDecision(self._spend(), self.backoff(attempt))
         if error is not None and self.retry_transport_errors:
             return RetryDecision(self._spend(), self.backoff(attempt))
-        return RetryDecision(False)
+        return FINAL
 
     def _spend(self) -> bool:
         return self.budget is None or self.budget.try_spend()

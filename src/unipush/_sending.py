@@ -2,8 +2,13 @@
 
 It runs on one asyncio event loop: ``AsyncPushClient`` runs it on the caller's loop, ``PushClient`` on
 a private loop thread. Per request the hot path is: render (pure) → attach credential (cached) →
-transport → parse (pure) → ``RetryPolicy.decide`` (pure). Only a request that needs a second attempt
-enters tenacity's retry loop, so the first attempt pays nothing for it.
+transport → parse (pure) → ``RetryPolicy.decide`` (pure) → ``Sender._finish``, the one place every
+final result passes. Only a request that needs a second attempt enters the retry loop (a plain loop
+over the policy's decisions), so the first attempt pays nothing for it.
+
+The sender knows the client only through a ``Router`` (routing and rendering: ``ClientCore``
+implements it) and a ``Transport`` (``unipush.transports``: the engine, the httpx adapter or a
+``MockTransport``), so it imports neither the client nor the engine.
 
 Closing (``aclose``) is final and loses nothing: an answer already had stays a result; a send still
 waiting ends at once as a failed result whose ``TransportError`` says the client was closed (no retry
@@ -18,11 +23,18 @@ import copy
 import inspect
 import logging
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, cast
-
-from tenacity import AsyncRetrying, retry_if_result, stop_never
+from collections import deque
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from unipush import _telemetry
 from unipush._errors import ConfigurationError, ProviderError, TransportError, UnipushError, ValidationError
@@ -31,16 +43,14 @@ from unipush._model import Notification
 from unipush._provider import Provider
 from unipush._pruning import PruningWatch
 from unipush._results import Outcome, PreparedRequest, SendResult
-from unipush._retry import RetryDecision, RetryPolicy
+from unipush._retry import FINAL, RetryDecision, RetryPolicy
 from unipush._targets import Target
 from unipush._transport import Transport, TransportResponse
 
 if TYPE_CHECKING:
-    from unipush._client import ClientCore
-    from unipush.fcm._topics import TopicManagementResult, TopicOperation
     from unipush.policies import PolicyChain
 
-__all__ = ["Sender", "logger", "unpack_pair"]
+__all__ = ["Router", "Sender", "authorize", "call_callback", "logger", "unpack_pair"]
 
 logger = logging.getLogger("unipush")
 
@@ -77,8 +87,16 @@ def _pair_provider(target: object) -> str:
     return str(getattr(target, "provider", None) or "unknown")
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+class Router(Protocol):
+    """What the sender needs from a client: routing a target to its provider, and rendering (``ClientCore``)."""
+
+    def prepare(self, notification: Notification, target: Target) -> tuple[Provider, PreparedRequest]:
+        """Route ``target`` and render its request; raises only ``ValidationError``/``ConfigurationError``."""
+        ...
+
+    def provider_for(self, target: Target) -> Provider:
+        """The provider that serves ``target``; ``ConfigurationError`` if none is configured."""
+        ...
 
 
 async def authorize(
@@ -93,7 +111,7 @@ async def authorize(
     if hook is None:
         return request
     result = hook(request, refresh=refresh, ssl_context=ssl_context)
-    if inspect.isawaitable(result):
+    if type(result) is not PreparedRequest and inspect.isawaitable(result):  # a ready request: no awaitable test
         result = await result
     return cast(PreparedRequest, result)
 
@@ -103,24 +121,22 @@ class Sender:
 
     def __init__(
         self,
-        core: ClientCore,
+        router: Router,
         transport: Transport,
         *,
         ssl_context: ssl.SSLContext,
         timeout: float | None,
         retry: RetryPolicy,
-        clock: Callable[[], datetime] = _utcnow,
         pruning: PruningWatch | None = None,
         policies: PolicyChain | None = None,
     ) -> None:
-        self._core = core
+        self.router = router
         self._policies = policies  # send policies (docs/policies.md): decide before anything is rendered
         self._pruning = pruning  # the client's: decides which "dead token" answers to believe
-        self._transport = transport
-        self._ssl_context = ssl_context
-        self._timeout = timeout
+        self.transport = transport
+        self.ssl_context = ssl_context  # for credential requests (FCM's OAuth token endpoint)
+        self.timeout = timeout
         self._retry = retry
-        self._clock = clock
         self.closed = False
         self._wake: asyncio.Event | None = None  # set at close: cuts retry backoffs short
         # The tasks this sender started or was handed (batches, PushClient's sends): aclose() may
@@ -156,20 +172,19 @@ class Sender:
 
     async def _send(self, notification: Notification, target: Target) -> SendResult:
         # Rendered once: the same body and the same apns-id go out on every attempt.
-        provider, request = self._core.prepare(notification, target)
+        provider, request = self.router.prepare(notification, target)
         if self.closed:
             return self.closed_result(target)
-        if self._retry.budget is not None:
-            self._retry.budget.record_attempt()
+        budget = self._retry.budget
+        if budget is not None:
+            budget.record_attempt()
         telemetry, result = _telemetry.begin(provider.name, target), None  # docs/monitoring.md
         try:
             sent, outcome, error, decision = await self._attempt(provider, request, 1, refreshed=False)
-            if not decision.retry:
-                result = self._result(provider, target, outcome, error, attempts=1)
-            else:
-                result = await self._retry_loop(provider, target, sent, outcome, error, decision)
-            # Every final result of send, send_many and stream passes here, before any callback sees it.
-            result = result if self._pruning is None else self._pruning.review(request, result)
+            attempts = 1
+            if decision.retry:
+                attempts, outcome, error = await self._retry_loop(provider, sent, outcome, error, decision)
+            result = self._finish(provider, target, request, outcome, error, attempts)
         finally:
             _telemetry.end(telemetry, result)
         return result
@@ -187,14 +202,14 @@ class Sender:
         ready = request
         authorized = False
         try:
-            ready = await authorize(provider, request, refresh=refresh, ssl_context=self._ssl_context)
-            if not isinstance(ready, PreparedRequest):
+            ready = await authorize(provider, request, refresh=refresh, ssl_context=self.ssl_context)
+            if type(ready) is not PreparedRequest and not isinstance(ready, PreparedRequest):
                 raise ConfigurationError(
                     f"provider {provider.name!r}: authorize must return a PreparedRequest, got {type(ready).__name__}"
                 )
             authorized = True
-            response = await self._transport.request(
-                ready.method, ready.url, ready.headers, ready.body, timeout=self._timeout
+            response = await self.transport.request(
+                ready.method, ready.url, ready.headers, ready.body, timeout=self.timeout
             )
         except TransportError as exc:
             error = exc
@@ -238,7 +253,7 @@ class Sender:
             # No retry once closed; an answer already had is kept, a missing one says why it is missing.
             if outcome is None and error is not None and not str(error).startswith(CLOSED):
                 error = self._closed_error(error, maybe_processed=error.maybe_processed)
-            return ready, outcome, error, RetryDecision(False)
+            return ready, outcome, error, FINAL
         decision = self._retry.decide(attempt, outcome, error, refreshed=refreshed)
         return ready, outcome, error, decision
 
@@ -259,89 +274,63 @@ class Sender:
     async def _retry_loop(
         self,
         provider: Provider,
-        target: Target,
         sent: PreparedRequest,
         outcome: Outcome | None,
         error: TransportError | None,
         decision: RetryDecision,
-    ) -> SendResult:
-        """Attempts 2..n, driven by tenacity: the policy's decision says whether and when to go again."""
-        state: dict[str, Any] = {"attempt": 1, "sent": sent, "outcome": outcome, "error": error}
-        state["decision"], state["refreshed"] = decision, False
+    ) -> tuple[int, Outcome | None, TransportError | None]:
+        """Attempts 2..n: wait as the policy says, send again, until it says stop. Returns the last attempt.
 
-        async def again() -> RetryDecision:
+        The policy counts the attempts and spends the retry budget; this loop only waits and resends.
+        """
+        attempt, refreshed = 1, False
+        while decision.retry:
+            await self._pause(decision.delay)
             if self.closed:  # closed during the backoff: no further attempt, the last answer is not final
-                last = state["error"] or state["outcome"].error
+                last = error if error is not None else outcome.error if outcome is not None else None
                 processed = last.maybe_processed if isinstance(last, TransportError) else True
-                state["outcome"] = None
-                state["error"] = self._closed_error(last, maybe_processed=processed)
-                return RetryDecision(False)
-            previous: RetryDecision = state["decision"]
-            _telemetry.retry(provider.name, state["outcome"], state["error"], previous)
-            state["attempt"] += 1
-            refresh = previous.refresh_credential
-            state["refreshed"] = state["refreshed"] or refresh
+                return attempt, None, self._closed_error(last, maybe_processed=processed)
+            _telemetry.retry(provider.name, outcome, error, decision)  # the cause: the previous answer
+            attempt += 1
+            refresh = decision.refresh_credential
+            refreshed = refreshed or refresh
             # A resend after a credential refusal carries the refused request (the provider compares
             # credentials); any other resend starts from the request as sent, same body and apns-id.
-            ready, out, err, dec = await self._attempt(
-                provider, state["sent"], state["attempt"], refreshed=state["refreshed"], refresh=refresh
+            sent, outcome, error, decision = await self._attempt(
+                provider, sent, attempt, refreshed=refreshed, refresh=refresh
             )
-            state.update(sent=ready, outcome=out, error=err, decision=dec)
-            return dec
+        return attempt, outcome, error
 
-        retrying = AsyncRetrying(
-            retry=retry_if_result(lambda d: bool(d.retry)),
-            wait=lambda _: float(state["decision"].delay),
-            stop=stop_never,  # the policy counts attempts and spends the retry budget
-            sleep=self._pause,
-            retry_error_callback=lambda _: None,
-        )
-        await self._pause(decision.delay)
-        await retrying(again)
-        return self._result(provider, target, state["outcome"], state["error"], attempts=state["attempt"])
-
-    @staticmethod
-    def _result(
+    def _finish(
+        self,
         provider: Provider,
         target: Target,
+        request: PreparedRequest,
         outcome: Outcome | None,
         error: TransportError | None,
-        *,
         attempts: int,
     ) -> SendResult:
+        """The final result of one send: every result of send, send_many and stream is made here once,
+        before any callback sees it (``request`` is the request as rendered)."""
         if outcome is None:
-            if error is not None and attempts:
+            if error is not None:
                 error = with_attempts(error, attempts)
-            return SendResult(ok=False, target=target, provider=provider.name, error=error, attempts=attempts)
-        return SendResult(
-            ok=outcome.ok,
-            target=target,
-            provider=provider.name,
-            status_code=outcome.status_code,
-            message_id=outcome.message_id,
-            error=outcome.error,
-            reason=outcome.reason,
-            token_invalid=outcome.token_invalid,
-            invalidated_at=outcome.invalidated_at,
-            retry_after=outcome.retry_after,
-            attempts=attempts,
-        )
-
-    async def send_or_fail(self, notification: Notification, target: Target) -> SendResult:
-        """``send`` for batches: a pair that cannot be rendered or routed becomes a failed result.
-
-        ``ClientCore.prepare`` turns every such failure (a plugin's exception of any type included) into
-        a ``ValidationError``/``ConfigurationError``, so one bad pair never aborts the batch.
-        """
-        if self.closed:
-            return self.closed_result(target)
-        try:
-            return await self.send(notification, target)
-        except UnipushError as exc:
-            provider = _pair_provider(target)
-            if not isinstance(exc, ValidationError):
-                logger.warning("%s %s: %s", provider, _short(target), exc)
-            return _telemetry.unsent(SendResult(ok=False, target=target, provider=provider, error=exc, attempts=0))
+            result = SendResult(ok=False, target=target, provider=provider.name, error=error, attempts=attempts)
+        else:
+            result = SendResult(
+                ok=outcome.ok,
+                target=target,
+                provider=provider.name,
+                status_code=outcome.status_code,
+                message_id=outcome.message_id,
+                error=outcome.error,
+                reason=outcome.reason,
+                token_invalid=outcome.token_invalid,
+                invalidated_at=outcome.invalidated_at,
+                retry_after=outcome.retry_after,
+                attempts=attempts,
+            )
+        return result if self._pruning is None else self._pruning.review(request, result)
 
     async def send_owned(self, notification: Notification, target: Target) -> SendResult:
         """``send`` in a task this sender owns (PushClient's loop thread): ``aclose()`` may end it."""
@@ -353,20 +342,57 @@ class Sender:
         finally:
             self._owned.discard(task)
 
-    def spawn(self, item: object) -> asyncio.Task[SendResult]:
-        """A task sending one batch item (a pair as the input gave it), owned by this sender."""
+    def spawn(
+        self, item: object, on_done: Callable[[asyncio.Task[SendResult]], object] | None = None
+    ) -> asyncio.Task[SendResult]:
+        """A task sending one batch item (a pair as the input gave it), owned by this sender.
+
+        ``on_done(task)`` runs when it ends (one done callback per task for both uses: it is per item).
+        """
         task = asyncio.get_running_loop().create_task(self._send_item(item))
-        self._owned.add(task)
-        task.add_done_callback(self._owned.discard)
+        owned = self._owned
+        owned.add(task)
+        if on_done is None:
+            task.add_done_callback(owned.discard)
+        else:
+
+            def done(finished: asyncio.Task[SendResult]) -> None:
+                owned.discard(finished)
+                on_done(finished)
+
+            task.add_done_callback(done)
         return task
 
     async def _send_item(self, item: object) -> SendResult:
+        """``send`` for batches: a pair that cannot be rendered or routed, or an item that is not a pair,
+        becomes a failed result.
+
+        ``ClientCore.prepare`` turns every such failure (a plugin's exception of any type included) into
+        a ``ValidationError``/``ConfigurationError``, so one bad pair never aborts the batch.
+        """
+        if type(item) is tuple and len(item) == 2:  # the common case, checked fast
+            notification, target = item
+        else:
+            pair = unpack_pair(item)
+            if isinstance(pair, ValidationError):
+                return _telemetry.unsent(
+                    SendResult(ok=False, target=cast(Target, item), provider="unknown", error=pair, attempts=0)
+                )
+            notification, target = pair
+        if self.closed:
+            return self.closed_result(target)
+        try:
+            return await self.send(notification, target)
+        except UnipushError as exc:
+            provider = _pair_provider(target)
+            if not isinstance(exc, ValidationError):
+                logger.warning("%s %s: %s", provider, _short(target), exc)
+            return _telemetry.unsent(SendResult(ok=False, target=target, provider=provider, error=exc, attempts=0))
+
+    def never_sent(self, item: object) -> SendResult:
+        """The result of a batch item (a pair as the input gave it) never sent because the client closed."""
         pair = unpack_pair(item)
-        if isinstance(pair, ValidationError):
-            return _telemetry.unsent(
-                SendResult(ok=False, target=cast(Target, item), provider="unknown", error=pair, attempts=0)
-            )
-        return await self.send_or_fail(*pair)
+        return self.closed_result(item if isinstance(pair, ValidationError) else pair[1])
 
     async def stream(
         self, pairs: Iterable[Pair] | AsyncIterable[Pair], concurrency: int, *, finish_input: bool = False
@@ -377,37 +403,74 @@ class Sender:
         materialised: memory is O(concurrency). Every item pulled gets one result, an item that is not
         a pair included. After ``aclose()`` no more input is pulled, unless ``finish_input``
         (``send_many``: every target gets its result, here "closed, not sent").
+
+        Each send's done callback queues it, so a completion costs O(1) whatever the number in flight
+        (``asyncio.wait`` over the pending set would cost O(in flight) per completion).
         """
+        loop = asyncio.get_running_loop()
         tasks: dict[asyncio.Task[SendResult], tuple[int, object]] = {}
         batch = _telemetry.batch_begin("send batch")  # the tasks spawned below copy it with the context
+        done: deque[asyncio.Task[SendResult]] = deque()
+        wake: list[asyncio.Future[None] | None] = [None]  # set while this generator waits for a completion
 
-        def finished(task: asyncio.Task[SendResult]) -> tuple[int, SendResult]:
+        def finished(task: asyncio.Task[SendResult]) -> None:
+            done.append(task)
+            waiter = wake[0]
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+        async def completion() -> None:
+            waiter = wake[0] = loop.create_future()
+            try:
+                await waiter
+            finally:
+                wake[0] = None
+
+        def result_of(task: asyncio.Task[SendResult]) -> tuple[int, SendResult]:
             index, item = tasks.pop(task)
             if task.cancelled():  # cancelled before it ever ran (the client closed): never sent
-                pair = unpack_pair(item)
-                return index, self.closed_result(item if isinstance(pair, ValidationError) else pair[1])
+                return index, self.never_sent(item)
             return index, task.result()
 
+        # A plain iterable is read directly (an async generator around it would cost a step per item).
+        items: Iterator[object] | None = None
+        async_items: AsyncIterator[object] | None = None
+        if isinstance(pairs, AsyncIterable):
+            async_items = aiter(pairs)
+        else:
+            items = iter(pairs)
+        spawn = self.spawn
         try:
             index = 0
-            async for item in _aiter(pairs):
+            while True:
+                if items is not None:
+                    try:
+                        item = next(items)
+                    except StopIteration:
+                        break
+                else:
+                    assert async_items is not None
+                    try:
+                        item = await async_items.__anext__()
+                    except StopAsyncIteration:
+                        break
                 if self.closed:  # this item was pulled, so it gets its result; then stop, or finish the input
-                    pair = unpack_pair(item)
-                    yield index, self.closed_result(item if isinstance(pair, ValidationError) else pair[1])
+                    yield index, self.never_sent(item)
                     if not finish_input:
                         break
                     index += 1
                     continue
-                if len(tasks) >= concurrency:
-                    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                    for task in done:
-                        yield finished(task)
-                tasks[self.spawn(item)] = (index, item)
+                while len(tasks) - len(done) >= concurrency:  # no free slot: wait for a send to end
+                    await completion()
+                while done:
+                    yield result_of(done.popleft())
+                tasks[spawn(item, finished)] = (index, item)
                 index += 1
             while tasks:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    yield finished(task)
+                if not done:
+                    await completion()
+                while done:
+                    yield result_of(done.popleft())
         finally:
             for task in tasks:
                 task.cancel()
@@ -426,25 +489,7 @@ class Sender:
         For requests that are not notifications (APNs channel management), which decode their answers
         and drive their own retries; raises ``TransportError``.
         """
-        return await self._transport.request(method, url, headers, body, timeout=self._timeout)
-
-    async def manage_topic(
-        self, operation: TopicOperation, topic: object, tokens: object, *, concurrency: int
-    ) -> TopicManagementResult:
-        """FCM topic (un)subscription through this sender's transport, credential and retry policy."""
-        from unipush._topic_sending import manage_topic
-
-        return await manage_topic(
-            self._core,
-            self._transport,
-            operation,
-            topic,
-            tokens,
-            ssl_context=self._ssl_context,
-            timeout=self._timeout,
-            retry=self._retry,
-            concurrency=concurrency,
-        )
+        return await self.transport.request(method, url, headers, body, timeout=self.timeout)
 
     async def aclose(self) -> None:
         """Close for good: no retry after this, the transport closed, the owned sends still waiting ended.
@@ -457,7 +502,7 @@ class Sender:
         self.closed = True
         if self._wake is not None:
             self._wake.set()
-        await self._transport.aclose()  # the engine fails what it holds: those sends end by themselves
+        await self.transport.aclose()  # the engine fails what it holds: those sends end by themselves
         # One loop turn so a task created just before the close takes its first step (and sees it).
         await asyncio.sleep(0)
         rest = [task for task in self._owned if not task.done() and task is not asyncio.current_task()]
@@ -480,15 +525,6 @@ def _undecodable(provider: str, status: int, exc: Exception) -> Outcome:
 
 def _short(target: object) -> str:
     return target.short() if isinstance(target, Target) else f"<not a target: {type(target).__name__}>"
-
-
-async def _aiter(pairs: Iterable[Pair] | AsyncIterable[Pair]) -> AsyncIterator[object]:
-    if isinstance(pairs, AsyncIterable):
-        async for pair in pairs:
-            yield pair
-    else:
-        for pair in pairs:
-            yield pair
 
 
 async def call_callback(callback: Callable[[SendResult], object] | None, result: SendResult) -> None:

@@ -19,12 +19,13 @@ from types import TracebackType
 
 from unipush import _telemetry
 from unipush._client import BaseClient, check_batch, check_pairs
-from unipush._errors import ConfigurationError, ValidationError
+from unipush._errors import ConfigurationError
 from unipush._loop_thread import LoopClosedError, LoopThread
 from unipush._model import Notification
 from unipush._results import BatchResult, SendResult
-from unipush._sending import Sender, unpack_pair
+from unipush._sending import Sender
 from unipush._targets import Target
+from unipush._topic_sending import manage_topic
 from unipush.apns._broadcast import ChannelAnswer
 from unipush.apns._channels import ApnsChannels, SenderWork, apns_provider
 from unipush.fcm._target import FcmDevice, FcmTopic
@@ -141,8 +142,7 @@ class PushClient(BaseClient):
             self._check_open()
             for index, item in enumerate(pairs):
                 if self._closed:  # this item was pulled, so it gets its result; then stop, or finish the input
-                    pair = unpack_pair(item)
-                    yield index, sender.closed_result(item if isinstance(pair, ValidationError) else pair[1])
+                    yield index, sender.never_sent(item)
                     if not finish_input:
                         break
                     continue
@@ -198,7 +198,7 @@ class PushClient(BaseClient):
         # and bad input raises before the loop thread starts.
         topic, tokens = topic_name(topic), registration_tokens(tokens)
         loop, sender = self._get()
-        result = loop.run(sender.manage_topic(operation, topic, tokens, concurrency=self._concurrency))
+        result = loop.run(manage_topic(sender, operation, topic, tokens, concurrency=self._concurrency))
         for item in result:
             self._callback(item)
         return result
@@ -287,26 +287,20 @@ class _Relay:
         spawn = self._sender.spawn
         while incoming:
             index, item = incoming.popleft()
-            task = spawn(item)
-            self._tasks[task] = (index, item)
-            task.add_done_callback(self._done)
+            self._tasks[spawn(item, self._done)] = (index, item)
 
     def _done(self, task: asyncio.Task[SendResult]) -> None:
         index, item = self._tasks.pop(task)
         if task.cancelled():
             if not self.closed:
                 return  # the caller stopped early: nobody waits for it
-            result: SendResult | BaseException = self._never_sent(item)  # cancelled before it ran
+            result: SendResult | BaseException = self._sender.never_sent(item)  # cancelled before it ran
         else:
             error = task.exception()
             result = task.result() if error is None else error
         self._finished.append((index, result))
         if len(self._finished) == 1:  # one hand-over per loop iteration, after all that finish in it
             asyncio.get_running_loop().call_soon(self._post)
-
-    def _never_sent(self, item: object) -> SendResult:
-        pair = unpack_pair(item)
-        return self._sender.closed_result(item if isinstance(pair, ValidationError) else pair[1])
 
     def _post(self) -> None:
         finished, self._finished = self._finished, []
@@ -336,6 +330,6 @@ class _Relay:
                 index, item = self._incoming.popleft()
             except IndexError:
                 break
-            failed.append((index, self._never_sent(item)))
+            failed.append((index, self._sender.never_sent(item)))
         if failed:
             self.results.put(failed)

@@ -1,7 +1,7 @@
 """FCM topic subscriptions through a client's transport, OAuth token source and retry policy.
 
-Both clients call ``manage_topic`` on their event loop (``PushClient`` on its loop thread) through
-``Sender.manage_topic``: the same connections as the sends (the IID host gets its own HTTP/2 connection
+Both clients call ``manage_topic`` on their event loop (``PushClient`` on its loop thread) with their
+``Sender``: the same connections as the sends (the IID host gets its own HTTP/2 connection
 in the same engine), the FCM provider's cached OAuth token (``FCM.authorize``) and the client's
 ``RetryPolicy``, whose pure ``decide`` runs on each call's outcome exactly as for a send. The encoding
 and decoding are ``unipush.fcm._topics``'s. A call of up to 1,000 tokens is one request; more tokens
@@ -17,12 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from typing import TYPE_CHECKING
 
 from unipush._errors import ConfigurationError, ProviderError, TransportError
 from unipush._results import Outcome, PreparedRequest, SendResult
 from unipush._retry import RetryPolicy
-from unipush._sending import authorize
+from unipush._sending import Sender, authorize
 from unipush._transport import Transport
 from unipush.fcm._config import FCM
 from unipush.fcm._target import FcmDevice, FcmTopic
@@ -37,25 +36,13 @@ from unipush.fcm._topics import (
     topic_name,
 )
 
-if TYPE_CHECKING:
-    from unipush._client import ClientCore
-
 __all__ = ["manage_topic"]
 
 logger = logging.getLogger("unipush")
 
 
 async def manage_topic(
-    core: ClientCore,
-    transport: Transport,
-    operation: TopicOperation,
-    topic: object,
-    tokens: object,
-    *,
-    ssl_context: ssl.SSLContext,
-    timeout: float | None,
-    retry: RetryPolicy,
-    concurrency: int,
+    sender: Sender, operation: TopicOperation, topic: object, tokens: object, *, concurrency: int
 ) -> TopicManagementResult:
     """Subscribe (or unsubscribe) ``tokens`` to ``topic``; one result per token, in input order.
 
@@ -65,7 +52,7 @@ async def manage_topic(
     """
     name = topic_name(topic)
     devices = registration_tokens(tokens)
-    provider = core.provider_for(FcmTopic(name))
+    provider = sender.router.provider_for(FcmTopic(name))
     if not isinstance(provider, FCM):
         raise ConfigurationError(
             f"topic management needs the built-in FCM provider; FcmTopic is served by {type(provider).__name__}"
@@ -76,7 +63,13 @@ async def manage_topic(
         async with slots:
             request = prepare_topic_request(provider.iid_base_url, operation, name, chunk)
             return await _call(
-                provider, transport, request, chunk, ssl_context=ssl_context, timeout=timeout, retry=retry
+                provider,
+                sender.transport,
+                request,
+                chunk,
+                ssl_context=sender.ssl_context,
+                timeout=sender.timeout,
+                retry=sender.retry,
             )
 
     batches = await asyncio.gather(*(call(list(chunk)) for chunk in chunk_tokens(devices)))

@@ -1,9 +1,9 @@
-"""The transport seam: how a prepared request reaches the network.
+"""The transport seam (public as ``unipush.transports``), the httpx adapter, and the TLS context from ``verify=``.
 
-The default is unipush's own HTTP/2 engine (``_engine``). ``http_client=`` swaps in an ``httpx``
-client (sync or async) for users who need a proxy or custom networking; it is slower per request
-(httpx's HTTP/2 path costs ~1 ms of CPU per request here) but fully supported. httpx types appear
-only in that one argument, never in return values.
+The default transport is unipush's own HTTP/2 engine (``_engine``); ``MockTransport`` is in ``_mock_transport``.
+``http_client=`` swaps in an ``httpx`` client (sync or async) for users who need a proxy or custom
+networking; it is slower per request (httpx's HTTP/2 path costs ~1 ms of CPU per request here) but
+fully supported. httpx types appear only in that one argument, never in return values.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,12 +25,13 @@ from unipush._errors import TransportError
 __all__ = ["HttpxTransport", "Transport", "TransportResponse", "make_ssl_context"]
 
 
+@runtime_checkable
 class TransportResponse(Protocol):
-    """Status, lower-case headers and body of one HTTP answer."""
+    """Status, lower-case headers and body of one HTTP answer: what ``Transport.request`` returns."""
 
     @property
     def status(self) -> int:
-        """The HTTP status code."""
+        """The HTTP status code (a final one: 200-599)."""
         ...
 
     @property
@@ -44,25 +45,36 @@ class TransportResponse(Protocol):
         ...
 
 
+@runtime_checkable
+class Transport(Protocol):
+    """What a client needs from a transport: one request at a time, on the client's event loop.
+
+    ``PushClient`` calls it on its private loop thread, ``AsyncPushClient`` on the caller's loop. Many
+    requests are in flight at once (up to the client's ``concurrency``).
+    """
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes, *, timeout: float | None
+    ) -> TransportResponse:
+        """Send one request and return its answer, whatever its status.
+
+        Raise ``unipush.TransportError`` when no answer could be had (``maybe_processed=False`` when the
+        server surely did not act on the request), ``unipush.TimeoutError`` when none came within
+        ``timeout`` seconds. The retry policy decides what happens next; any other exception is
+        reported as a ``TransportError`` too.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Close connections; called once, when the client is closed."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Response:
     status: int
     headers: Mapping[str, str]
     body: bytes
-
-
-class Transport(Protocol):
-    """What the sender needs from a transport."""
-
-    async def request(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes, *, timeout: float | None
-    ) -> TransportResponse:
-        """Send one request and return its answer; raise ``TransportError`` (or its ``TimeoutError``)."""
-        ...
-
-    async def aclose(self) -> None:
-        """Close connections."""
-        ...
 
 
 def make_ssl_context(verify: str | os.PathLike[str] | ssl.SSLContext | bool | None) -> ssl.SSLContext:

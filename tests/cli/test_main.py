@@ -32,4 +32,4 @@ def test_pytest_plugin_fixtures_run_the_documented_example(pytester: pytest.Pyte
     example = (ROOT / "examples" / "testing" / "test_order_notifications.py").read_text()
     pytester.makepyfile(test_example=example)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=5)
