@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
 from unipush._engine._config import MAX_RESPONSE_BODY
+from unipush._errors import TransportError
 
-__all__ = ["MAX_RESPONSE_BODY", "Carrier", "Exchange", "Field", "Response"]
+__all__ = ["MAX_RESPONSE_BODY", "Carrier", "Exchange", "Field", "Response", "fail_pending"]
 
 Field: TypeAlias = "tuple[bytes, bytes] | tuple[str, str]"
 """One request header field as the engine hands it to the HTTP/2 library (names lower-case)."""
@@ -73,3 +75,13 @@ class Exchange:
         self.response_headers = None
         self.chunks = None
         self.received = 0
+
+
+def fail_pending(pending: deque[Exchange], message: str, cause: BaseException | None) -> None:
+    """Empty a pool's queue: every waiting exchange fails with ``message`` (never sent, so not processed)."""
+    while pending:
+        exchange = pending.popleft()
+        if not exchange.future.done():
+            error = TransportError(message, maybe_processed=False)
+            error.__cause__ = cause
+            exchange.future.set_exception(error)

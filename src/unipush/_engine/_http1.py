@@ -25,7 +25,7 @@ import h11
 
 from unipush import _telemetry
 from unipush._engine._config import EngineConfig, EngineStats
-from unipush._engine._exchange import Exchange, Response
+from unipush._engine._exchange import Exchange, Response, fail_pending
 from unipush._errors import TransportError
 from unipush._excerpt import excerpt
 
@@ -638,13 +638,7 @@ class Http1Pool:
                 self._fail_pending(f"cannot connect to {self.authority}: {message}", cause)
 
     def _fail_pending(self, message: str, cause: BaseException | None) -> None:
-        pending = self.pending
-        while pending:
-            exchange = pending.popleft()
-            if not exchange.future.done():
-                error = TransportError(message, maybe_processed=False)
-                error.__cause__ = cause
-                exchange.future.set_exception(error)
+        fail_pending(self.pending, message, cause)
 
     # -- shutdown ---------------------------------------------------------------------------------
 

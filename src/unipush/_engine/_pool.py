@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from unipush import _telemetry
 from unipush._engine._config import EngineConfig, EngineStats
 from unipush._engine._connection import OPEN, Connection, NotHttp2Error
+from unipush._engine._exchange import fail_pending
 from unipush._engine._http1 import Http1Pool
 from unipush._errors import TransportError
 
@@ -430,13 +431,7 @@ class Pool:
             self._dispatch()
 
     def _fail_pending(self, message: str, cause: BaseException | None) -> None:
-        pending = self.pending
-        while pending:
-            exchange = pending.popleft()
-            if not exchange.future.done():
-                error = TransportError(message, maybe_processed=False)
-                error.__cause__ = cause
-                exchange.future.set_exception(error)
+        fail_pending(self.pending, message, cause)
 
     # -- shutdown ---------------------------------------------------------------------------------
 
