@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 import unipush
-from unipush._engine import Engine, Response, _pool
+from unipush._engine import Engine, Response, _config
 from unipush._engine._connection import Connection
 from unipush.sandbox._tls import SandboxTLS
 from unipush.sandbox.server import SandboxServer
@@ -28,7 +28,7 @@ async def send(engine: Engine, server: SandboxServer, request_id: str, *, timeou
 
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_pool, "_BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(_config, "_BACKOFF_BASE", 0.01)
 
 
 @pytest.fixture

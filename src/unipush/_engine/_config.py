@@ -7,9 +7,10 @@ way: ``_config`` and ``_exchange`` ← ``_connection`` ← ``_pool`` ← ``_engi
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
-__all__ = ["MAX_RESPONSE_BODY", "PING_TIMEOUT", "EngineConfig", "EngineStats"]
+__all__ = ["MAX_RESPONSE_BODY", "PING_TIMEOUT", "EngineConfig", "EngineStats", "authority_of", "backoff_delay"]
 
 MAX_RESPONSE_BODY = 256 * 1024
 """Bytes of response body the engine reads per response before it gives up on the stream.
@@ -22,6 +23,25 @@ of them and still bounds what one hostile or broken server can make a client buf
 
 PING_TIMEOUT = 5.0
 """Seconds an idle-check PING may go unanswered before the connection counts as dead."""
+
+
+# Reconnect backoff: the first attempt is immediate, then 0.25 s, 0.5 s, 1 s... (capped), each with
+# "full jitter" between half and all of it, so many clients cut off together do not return together.
+_BACKOFF_BASE = 0.25
+_BACKOFF_CAP = 10.0
+
+
+def authority_of(host: str, port: int, scheme: str) -> str:
+    """``host[:port]`` as the ``:authority`` / ``Host`` of requests to this origin (port omitted when default)."""
+    default_port = 443 if scheme == "https" else 80
+    shown_host = f"[{host}]" if ":" in host else host  # RFC 3986 §3.2.2: IPv6 literals in brackets
+    return shown_host if port == default_port else f"{shown_host}:{port}"
+
+
+def backoff_delay(attempt: int) -> float:
+    """The pause before connection attempt ``attempt`` (1 = the first retry)."""
+    delay: float = min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0 ** (attempt - 1))
+    return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 
 from jh2.hpack import NeverIndexedHeaderTuple
 
-from unipush._engine._config import MAX_RESPONSE_BODY, PING_TIMEOUT, EngineConfig, EngineStats
+from unipush._engine._config import MAX_RESPONSE_BODY, PING_TIMEOUT, EngineConfig, EngineStats, authority_of
 from unipush._engine._exchange import Exchange, Field, Response
 from unipush._engine._http1 import Http1Pool
-from unipush._engine._pool import Pool, authority_of
+from unipush._engine._pool import Pool
 from unipush._errors import TimeoutError, TransportError  # noqa: A004 - unipush's own TimeoutError
 
 __all__ = ["Engine"]

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import h11
 
 from unipush import _telemetry
-from unipush._engine._config import EngineConfig, EngineStats
+from unipush._engine._config import EngineConfig, EngineStats, backoff_delay
 from unipush._engine._exchange import Exchange, Response, fail_pending
 from unipush._errors import TransportError
 from unipush._excerpt import excerpt
@@ -564,8 +564,6 @@ class Http1Pool:
 
     async def _connect(self) -> None:
         """One connection attempt, after the backoff its predecessors' failures call for."""
-        from unipush._engine._pool import backoff_delay  # the HTTP/2 pool's schedule, one definition
-
         config = self.config
         try:
             if self._failures:

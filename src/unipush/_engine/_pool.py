@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import ssl
 from collections import deque
 from typing import TYPE_CHECKING
 
 from unipush import _telemetry
-from unipush._engine._config import EngineConfig, EngineStats
+from unipush._engine._config import EngineConfig, EngineStats, authority_of, backoff_delay
 from unipush._engine._connection import OPEN, Connection, NotHttp2Error
 from unipush._engine._exchange import fail_pending
 from unipush._engine._http1 import Http1Pool
@@ -27,26 +26,8 @@ _log = logging.getLogger("unipush.engine")
 # looping forever against a server that never takes it; the error says it was never processed.
 MAX_RESENDS = 8
 
-# Reconnect backoff: the first attempt is immediate, then 0.25 s, 0.5 s, 1 s... (capped), each with
-# "full jitter" between half and all of it, so many clients cut off together do not return together.
-_BACKOFF_BASE = 0.25
-_BACKOFF_CAP = 10.0
-
 # How long aclose() lets each connection finish its TLS close before dropping the socket.
 _CLOSE_GRACE = 1.0
-
-
-def authority_of(host: str, port: int, scheme: str) -> str:
-    """``host[:port]`` as the ``:authority`` / ``Host`` of requests to this origin (port omitted when default)."""
-    default_port = 443 if scheme == "https" else 80
-    shown_host = f"[{host}]" if ":" in host else host  # RFC 3986 §3.2.2: IPv6 literals in brackets
-    return shown_host if port == default_port else f"{shown_host}:{port}"
-
-
-def backoff_delay(attempt: int) -> float:
-    """The pause before connection attempt ``attempt`` (1 = the first retry)."""
-    delay: float = min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0 ** (attempt - 1))
-    return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
 
 
 class _Handshake(asyncio.Protocol):
