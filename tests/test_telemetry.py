@@ -340,3 +340,47 @@ print("notifications:", [
 
 def test_an_sdk_configured_after_the_client_records_the_sends_made_from_then_on() -> None:
     assert "notifications: [1]" in _python(LATE_SDK)
+
+
+METRICS_ONLY = """
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from unipush import Notification, _telemetry
+from unipush.sandbox import Sandbox
+from unipush.testing import fast_retry
+
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))  # metrics only: no tracer provider
+with Sandbox() as sandbox:
+    live, dead, busy = sandbox.apns_device(), sandbox.apns_device(), sandbox.apns_device()
+    sandbox.invalidate(dead)
+    sandbox.fail(429, target=busy, retry_after=0)
+    with sandbox.client(retry=fast_retry()) as client:
+        batch = client.send_many(Notification(title="metrics only"), [live, dead, busy])
+assert [r.ok for r in batch] == [True, False, True]
+assert _telemetry._otel is not None and not _telemetry._otel.tracing()
+points = {}
+for resource in reader.get_metrics_data().resource_metrics:
+    for scope in resource.scope_metrics:
+        for metric in scope.metrics:
+            for point in metric.data.data_points:
+                value = getattr(point, "value", None)
+                points[(metric.name, tuple(sorted(point.attributes.items())))] = (
+                    point.count if value is None else value
+                )
+for key in sorted(points):
+    if key[0] in ("unipush.notifications", "unipush.attempts", "unipush.retries", "unipush.send.duration"):
+        print(key[0], dict(key[1]), points[key])
+"""
+
+
+def test_metrics_without_a_tracer_provider_count_every_send_and_attempt() -> None:
+    # Without a tracer provider a send skips its span and attempt events (docs/monitoring.md, "What it
+    # costs"); the counts must not lose anything for it.
+    out = _python(METRICS_ONLY)
+    assert "unipush.attempts {'messaging.system': 'apns'} 4" in out  # 3 sends, one of them resent after 429
+    assert "unipush.retries {'messaging.system': 'apns', 'unipush.retry.cause': '429'} 1" in out
+    assert "'unipush.outcome': 'delivered'} 2" in out
+    assert "'unipush.outcome': 'invalid_token'} 1" in out
+    assert out.count("unipush.send.duration") == 2  # delivered and invalid_token, one histogram point each

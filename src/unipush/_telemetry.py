@@ -94,7 +94,9 @@ class _Otel:
         self.get_meter_provider = metrics.get_meter_provider
         # What the API returns while nothing is set: its proxies (the meter's class is private, hence by name).
         self.unset_tracer = trace.ProxyTracerProvider
+        self.no_tracer = trace.NoOpTracerProvider
         self.configured = False
+        self.tracing_on = False  # a tracer provider that records was seen (kept once seen)
         self.kind_producer = SpanKind.PRODUCER
         self.kind_internal = SpanKind.INTERNAL
         self.status = Status
@@ -158,6 +160,17 @@ class _Otel:
             )
         return self.configured
 
+    def tracing(self) -> bool:
+        """Whether spans can be recorded: the application set a tracer provider (not the API's proxy or no-op).
+
+        Without one (metrics only), a send skips what only its span would use: the attempt events,
+        their timestamps and the span itself.
+        """
+        if not self.tracing_on:
+            provider = self.get_tracer_provider()
+            self.tracing_on = not isinstance(provider, (self.unset_tracer, self.no_tracer))
+        return self.tracing_on
+
     def _observe_live(self, _options: Any) -> list[Any]:
         return [self.observation(len(sends), {SYSTEM: name}) for name, sends in list(self.live.items())]
 
@@ -202,14 +215,15 @@ def _get() -> _Otel | None:
 class _Send:
     """One send in progress: its start, its attempt events, its batch."""
 
-    __slots__ = ("attempts", "batch", "cause", "events", "provider", "start_ns", "started", "target")
+    __slots__ = ("attempts", "batch", "cause", "events", "provider", "start_ns", "started", "target", "traced")
 
-    def __init__(self, provider: str, target: Target, batch: _Batch | None) -> None:
+    def __init__(self, provider: str, target: Target, batch: _Batch | None, traced: bool) -> None:
         self.provider = provider
         self.target = target
         self.batch = batch
+        self.traced = traced  # a span will be made at the end: keep its start time and attempt events
         self.started = time.perf_counter()
-        self.start_ns = time.time_ns()
+        self.start_ns = time.time_ns() if traced else 0
         self.attempts = 0
         self.cause: str | None = None  # why the next attempt is a resend
         self.events: list[tuple[int, dict[str, Any]]] = []
@@ -237,7 +251,7 @@ def begin(provider: str, target: Target) -> _Send | None:
     otel = _otel if _loaded else _load()
     if otel is None or not otel.active():
         return None
-    record = _Send(provider, target, _batch.get())
+    record = _Send(provider, target, _batch.get(), otel.tracing())
     _current.set(record)
     live = otel.live.get(provider)
     if live is None:
@@ -255,6 +269,9 @@ def attempt(provider: str, number: int, outcome: Outcome | None, error: Transpor
     if record is None:  # no SDK when the send began: nothing to record (attempts are counted at its end)
         return
     record.attempts = number
+    if not record.traced:  # metrics only: the events would belong to a span nobody records
+        record.cause = None
+        return
     event: dict[str, Any] = {"unipush.attempt": number}
     if outcome is not None:
         event["http.response.status_code"] = outcome.status_code
@@ -319,6 +336,8 @@ def end(record: _Send | None, result: SendResult | None) -> None:
             notifications[key] = notifications.get(key, 0) + 1
     if result is not None:
         otel.duration.record(time.perf_counter() - record.started, otel.attributes(key[:2]))
+    if not record.traced:
+        return  # metrics only: no span to make (nor to link from a batch span, which is not recorded either)
     # Made at the end, with the first attempt's start time; its attributes only if it is recorded
     # (a sampler may drop it), each one the SDK validates costing about a microsecond.
     span = otel.tracer.start_span(
