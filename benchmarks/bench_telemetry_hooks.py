@@ -9,7 +9,9 @@ three fresh processes:
 * ``sdk floor``: the OpenTelemetry SDK alone doing what one send asks of it (one span with five
   attributes and one event, exported by a ``SimpleSpanProcessor`` to an ``InMemorySpanExporter``,
   and one histogram measurement), no unipush code: the reference row;
-* ``sdk``: unipush's hooks with that same SDK configured.
+* ``sdk``: unipush's hooks with that same SDK configured;
+* ``metrics floor`` and ``metrics``: the same for an application that configured metrics only (no
+  tracer provider): the SDK's one histogram measurement alone, then unipush's hooks.
 
 Run: ``python benchmarks/bench_telemetry_hooks.py`` (``--n`` calls per timing, best of ``--repeat``).
 Compare ``absent`` with a send's client CPU (``bench_send.py``, ~160 µs for APNs on a quiet machine)
@@ -34,7 +36,7 @@ class _Block:
             raise ImportError("blocked: OpenTelemetry absent")
 
 
-def _sdk() -> tuple[Any, Any]:
+def _sdk(*, tracing: bool = True) -> tuple[Any, Any]:
     from opentelemetry import metrics, trace
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -43,9 +45,10 @@ def _sdk() -> tuple[Any, Any]:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(tracer_provider)
+    if tracing:
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
     return exporter, metrics.get_meter("bench")
 
@@ -73,6 +76,17 @@ def _case(mode: str, n: int, repeat: int) -> float:
     elif mode == "sdk":
         exporter, _ = _sdk()
         send = _hooks()
+    elif mode == "metrics":
+        exporter, _ = _sdk(tracing=False)
+        send = _hooks()
+    elif mode == "metrics floor":
+        exporter, meter = _sdk(tracing=False)
+        histogram = meter.create_histogram("bench.duration", unit="s")
+        attributes = {"messaging.system": "apns", "unipush.outcome": "delivered"}
+
+        def send() -> None:
+            histogram.record(0.01, attributes)
+
     else:  # sdk floor
         exporter, meter = _sdk()
         from opentelemetry import trace
@@ -117,7 +131,7 @@ def main() -> None:
         print(json.dumps({"us": _case(args._case, args.n, args.repeat)}))
         return
     rows = {}
-    for mode in ("absent", "sdk floor", "sdk"):
+    for mode in ("absent", "metrics floor", "metrics", "sdk floor", "sdk"):
         out = subprocess.run(
             [sys.executable, __file__, "--_case", mode, "--n", str(args.n), "--repeat", str(args.repeat)],
             check=True,
@@ -126,9 +140,10 @@ def main() -> None:
         )
         rows[mode] = json.loads(out.stdout)["us"]
     print(f"{args.n:,} calls per timing, best of {args.repeat}; µs per notification")
-    print(f"{'row':<10} {'µs':>8}")
+    print(f"{'row':<14} {'µs':>8}")
     for mode, us in rows.items():
-        print(f"{mode:<10} {us:>8.2f}")
+        print(f"{mode:<14} {us:>8.2f}")
+    print(f"metrics - metrics floor: {rows['metrics'] - rows['metrics floor']:.2f} µs (unipush's own share)")
     print(f"sdk / sdk floor: {rows['sdk'] / rows['sdk floor']:.2f}")
 
 
