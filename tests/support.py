@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable, Iterator
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from unipush import PushClient
+from unipush import AsyncPushClient, BatchResult, Notification, PushClient, SendResult, Target
 from unipush.apns import APNs, ApnsDevice
 from unipush.fcm import FCM, FcmDevice, FcmTopic
 from unipush.webpush import WebPush, WebPushSubscription
@@ -64,3 +66,61 @@ def subscription() -> WebPushSubscription:
 
 def all_targets() -> list[Any]:
     return [ApnsDevice("ab" * 32), FcmDevice("fcm-token-1"), FcmTopic("news"), subscription()]
+
+
+T = TypeVar("T")
+
+
+class ClientDriver:
+    """Calls one client's API from synchronous test code; the async client keeps one event loop.
+
+    ``kind`` is ``"sync"`` (``build_sync(**options)``) or ``"async"`` (``build_async(**options)``);
+    dead tokens are collected in ``invalid`` unless ``options`` brings its own ``on_invalid_token``.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        build_sync: Callable[..., PushClient],
+        build_async: Callable[..., AsyncPushClient],
+        **options: Any,
+    ) -> None:
+        self.kind = kind
+        self.invalid: list[SendResult] = []
+        options.setdefault("on_invalid_token", self.invalid.append)
+        self.sync: PushClient | None = None
+        if kind == "sync":
+            self.sync = build_sync(**options)
+            self.client: PushClient | AsyncPushClient = self.sync
+        else:
+            self.loop = asyncio.new_event_loop()
+            self.client = self.async_client = build_async(**options)
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+    def send(self, n: Notification, target: Target) -> SendResult:
+        if self.sync is not None:
+            return self.sync.send(n, target)
+        return self._run(self.async_client.send(n, target))
+
+    def send_many(self, n: Notification, targets: Iterable[object]) -> BatchResult:
+        if self.sync is not None:
+            return self.sync.send_many(n, targets)  # type: ignore[arg-type]
+        return self._run(self.async_client.send_many(n, targets))  # type: ignore[arg-type]
+
+    def stream(self, pairs: Iterator[tuple[Notification, Target]]) -> list[SendResult]:
+        if self.sync is not None:
+            return list(self.sync.stream(pairs))
+
+        async def collect() -> list[SendResult]:
+            return [r async for r in self.async_client.stream(pairs)]
+
+        return self._run(collect())
+
+    def close(self) -> None:
+        if self.sync is not None:
+            self.sync.close()
+        else:
+            self._run(self.async_client.aclose())
+            self.loop.close()

@@ -8,72 +8,28 @@ is on the wire: each service's answers as the sandbox gives them, resets and GOA
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from tests.sandbox.test_fcm_platform_options import _timeless
+from tests.support import ClientDriver
 from unipush import (
-    AsyncPushClient,
-    BatchResult,
     InvalidTokenError,
     Notification,
-    PushClient,
-    SendResult,
     Target,
 )
 from unipush._retry import RetryPolicy
 from unipush.sandbox import Fault, Sandbox
 
-T = TypeVar("T")
 
-
-class Driver:
-    """Calls one client's API from synchronous test code; the async client keeps one event loop."""
+class Driver(ClientDriver):
+    """A client of the sandbox, sync or async, with a quick retry policy by default."""
 
     def __init__(self, kind: str, sandbox: Sandbox, **kwargs: Any) -> None:
-        self.kind = kind
-        self.invalid: list[SendResult] = []
-        kwargs.setdefault("on_invalid_token", self.invalid.append)
         kwargs.setdefault("retry", RetryPolicy(initial_backoff=0.01, max_backoff=0.05, budget=None))
-        if kind == "sync":
-            self.sync: PushClient | None = sandbox.client(**kwargs)
-            self.client: PushClient | AsyncPushClient = self.sync
-        else:
-            self.sync = None
-            self.loop = asyncio.new_event_loop()
-            self.client = self.async_client = sandbox.async_client(**kwargs)
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coro)
-
-    def send(self, n: Notification, target: Target) -> SendResult:
-        if self.sync is not None:
-            return self.sync.send(n, target)
-        return self._run(self.async_client.send(n, target))
-
-    def send_many(self, n: Notification, targets: Sequence[Target]) -> BatchResult:
-        if self.sync is not None:
-            return self.sync.send_many(n, targets)
-        return self._run(self.async_client.send_many(n, targets))
-
-    def stream(self, pairs: Iterator[tuple[Notification, Target]]) -> list[SendResult]:
-        if self.sync is not None:
-            return list(self.sync.stream(pairs))
-
-        async def collect() -> list[SendResult]:
-            return [r async for r in self.async_client.stream(pairs)]
-
-        return self._run(collect())
-
-    def close(self) -> None:
-        if self.sync is not None:
-            self.sync.close()
-        else:
-            self._run(self.async_client.aclose())
-            self.loop.close()
+        super().__init__(kind, sandbox.client, sandbox.async_client, **kwargs)
 
 
 @pytest.fixture(params=["sync", "async"])

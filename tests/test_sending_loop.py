@@ -12,17 +12,16 @@ import asyncio
 import functools
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.support import pem, subscription
+from tests.support import ClientDriver, pem, subscription
 from unipush import (
     AsyncPushClient,
-    BatchResult,
     ConfigurationError,
     InvalidTokenError,
     Notification,
@@ -40,7 +39,6 @@ from unipush.testing import OfflineCredentials, fast_retry
 from unipush.transports import MockTransport, Request, Response, Transport
 from unipush.webpush import WebPush, WebPushSubscription
 
-T = TypeVar("T")
 N = Notification(title="Hello", body="World", deep_link="https://example.com/x")
 
 
@@ -147,49 +145,12 @@ class Script:
         return sum(addressed(r, target.key) for r in self.requests)
 
 
-class Driver:
-    """One client's API called from synchronous test code; the async client keeps one event loop."""
+class Driver(ClientDriver):
+    """A client on ``transport`` (a ``MockTransport``), sync or async, with the test policy ``fast_retry()``."""
 
     def __init__(self, kind: str, transport: Transport, **kwargs: Any) -> None:
-        self.invalid: list[SendResult] = []
-        options = {**configs(), "transport": transport, "on_invalid_token": self.invalid.append, "retry": fast_retry()}
-        options.update(kwargs)
-        self.sync: PushClient | None = None
-        if kind == "sync":
-            self.sync = PushClient(**options)
-            self.client: PushClient | AsyncPushClient = self.sync
-        else:
-            self.loop = asyncio.new_event_loop()
-            self.client = self.async_client = AsyncPushClient(**options)
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coro)
-
-    def send(self, n: Notification, target: Target) -> SendResult:
-        if self.sync is not None:
-            return self.sync.send(n, target)
-        return self._run(self.async_client.send(n, target))
-
-    def send_many(self, n: Notification, targets: Sequence[object]) -> BatchResult:
-        if self.sync is not None:
-            return self.sync.send_many(n, targets)  # type: ignore[arg-type]
-        return self._run(self.async_client.send_many(n, targets))  # type: ignore[arg-type]
-
-    def stream(self, pairs: Iterator[tuple[Notification, Target]]) -> list[SendResult]:
-        if self.sync is not None:
-            return list(self.sync.stream(pairs))
-
-        async def collect() -> list[SendResult]:
-            return [r async for r in self.async_client.stream(pairs)]
-
-        return self._run(collect())
-
-    def close(self) -> None:
-        if self.sync is not None:
-            self.sync.close()
-        else:
-            self._run(self.async_client.aclose())
-            self.loop.close()
+        options = {**configs(), "transport": transport, "retry": fast_retry(), **kwargs}
+        super().__init__(kind, PushClient, AsyncPushClient, **options)
 
 
 @pytest.fixture(params=["sync", "async"])
