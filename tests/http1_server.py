@@ -6,9 +6,10 @@ on 127.0.0.1, answers by path, and records every request with the client port th
 port per connection, so the tests can count connections and reuse).
 
 Paths: ``/echo/<x>`` 200 with the request body; ``/close/<x>`` the same with ``Connection: close``;
-``/chunked/<x>`` a chunked 200; ``/big`` a body over the engine's limit; ``/slow/<seconds>`` answers
-late; ``/drop`` closes the connection without answering; ``/status/<n>`` answers ``n``; anything else
-goes to ``routes`` (a path prefix → handler), e.g. a Web Push endpoint or a plugin's API.
+``/chunked/<x>`` a chunked 200; ``/until-close`` a body delimited by the close; ``/big`` a body over
+the engine's limit; ``/slow/<seconds>`` answers late; ``/drop`` closes the connection without
+answering; ``/status/<n>`` answers ``n``; anything else goes to ``routes`` (a path prefix →
+handler), e.g. a Web Push endpoint or a plugin's API.
 """
 
 from __future__ import annotations
@@ -102,6 +103,13 @@ def _handler(state: Http1Server) -> type[BaseHTTPRequestHandler]:
                 for part in (b"chunk-one,", b"chunk-two"):
                     self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
                 self.wfile.write(b"0\r\n\r\n")
+            elif path == "/until-close":
+                # RFC 9112 §6.3: no length, so the body ends when the server closes the connection.
+                self.send_response(200)
+                self.send_header("connection", "close")
+                self.end_headers()
+                self.wfile.write(b"read until the close")
+                self.close_connection = True
             elif path == "/big":
                 self._send(Reply(200, b"x" * (300 * 1024)))
             elif path.startswith("/slow/"):

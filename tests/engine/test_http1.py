@@ -101,6 +101,20 @@ async def test_a_chunked_response_is_read_whole(tls_server: Http1Server, client_
     assert response.body == b"chunk-one,chunk-two"
 
 
+async def test_a_body_delimited_by_the_close_is_read_whole(
+    tls_server: Http1Server, client_context: ssl.SSLContext
+) -> None:
+    engine = Engine(ssl_context=client_context)
+    try:
+        response = await engine.request("GET", f"{tls_server.base_url}/until-close", {}, b"", timeout=5)
+        after = await engine.request("POST", f"{tls_server.base_url}/echo/after", {}, b"next", timeout=5)
+    finally:
+        await engine.aclose()
+
+    assert response.body == b"read until the close"
+    assert after.body == b"next"  # on a new connection: the first one ended with its body
+
+
 async def test_error_statuses_are_answers_not_errors(tls_server: Http1Server, client_context: ssl.SSLContext) -> None:
     engine = Engine(ssl_context=client_context)
     try:

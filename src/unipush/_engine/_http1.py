@@ -135,6 +135,16 @@ class _Connection(asyncio.Protocol):
                 self._unusable(f"data before any request: {_describe(data)}")
             return
         self._answered = True
+        self._feed(data)
+
+    def eof_received(self) -> bool | None:
+        """The server closed its side: an answer delimited by close ends here, anything else is lost."""
+        if self.exchange is not None and self._status:
+            self._feed(b"", at_eof=True)  # RFC 9112 §6.3: a body without a length ends with the connection
+        return None
+
+    def _feed(self, data: bytes, *, at_eof: bool = False) -> None:
+        """Hand ``data`` (``b""``: the end of input) to h11 and act on its events; one response ends the exchange."""
         conn = self._h11
         try:
             conn.receive_data(data)
@@ -156,24 +166,9 @@ class _Connection(asyncio.Protocol):
                     return
                 # InformationalResponse (1xx, RFC 9110 §15.2): the final response follows.
         except h11.RemoteProtocolError as exc:
-            self._fail_malformed(exc, data)
-
-    def eof_received(self) -> bool | None:
-        """The server closed its side: an answer delimited by close ends here, anything else is lost."""
-        if self.exchange is not None and self._status:
-            try:
-                self._h11.receive_data(b"")
-                event = self._h11.next_event()
-                while isinstance(event, h11.Data):
-                    if not self._on_data(bytes(event.data)):
-                        return None
-                    event = self._h11.next_event()
-                if isinstance(event, h11.EndOfMessage):
-                    self._on_end()
-                    return None
-            except h11.RemoteProtocolError:
-                pass  # incomplete: connection_lost reports it
-        return None
+            if not at_eof:
+                self._fail_malformed(exc, data)
+            # At the end of input, an incomplete response is reported by connection_lost.
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Fail what is in flight (it may have been processed) and leave the pool."""
